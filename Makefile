@@ -1,0 +1,74 @@
+# llmsec.hardening — two commands do everything on a fresh Debian 12 machine, as root:
+#   make demo   run the main job against a throwaway local host
+#   make test   lint, sanity, unit tests, build and every Molecule scenario
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+REQS_HASH := $(shell cat requirements-dev.txt constraints-dev.txt | sha256sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(REQS_HASH)
+COLLECTION_LINK := .build/collections/ansible_collections/llmsec/hardening
+
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.build/collections
+export ANSIBLE_FORCE_COLOR := false
+export NO_COLOR := 1
+export COLUMNS := 160
+export PY_COLORS := 0
+
+.PHONY: help setup venv docker images collection test lint sanity unit build molecule demo demo-down clean
+
+help:
+	@echo "make demo       apply playbooks/site.yml to a throwaway host and show before/after"
+	@echo "make demo-down  remove what make demo left running"
+	@echo "make test       lint, sanity, unit tests, collection build and every Molecule scenario"
+	@echo "make molecule SCENARIOS='ollama_bind'   run some scenarios only"
+
+venv: $(STAMP)
+$(STAMP): requirements-dev.txt constraints-dev.txt
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@echo "setup: installing pinned tools into .venv"
+	@$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+# The repo root is the collection; Ansible finds it as llmsec.hardening here.
+collection: $(COLLECTION_LINK)
+$(COLLECTION_LINK):
+	@mkdir -p $(dir $@) && ln -sfn ../../../.. $@
+
+docker:
+	@tests/harness/ensure-docker.sh
+
+images: docker
+	@tests/harness/build-image.sh bookworm llmsec/debian12
+
+setup: venv collection images
+
+test: setup
+	@tests/harness/test-all.sh
+
+lint: venv collection
+	ansible-lint
+
+sanity: venv
+	tests/harness/sanity.sh
+
+unit: venv collection
+	pytest -q -p no:cacheprovider tests/unit
+
+build: venv
+	tests/harness/build-collection.sh
+
+molecule: setup
+	tests/harness/run-scenarios.sh $(SCENARIOS)
+
+demo: setup
+	@tests/demo/demo.sh
+
+demo-down: docker
+	@tests/demo/demo.sh down
+
+clean: demo-down
+	rm -rf .build

@@ -1,0 +1,144 @@
+"""Verify ollama_bind from the outside, as an attacker and as an operator would."""
+
+import json
+import os
+import subprocess
+
+import pytest
+import testinfra
+
+HOST = "llmsec-ollama-bind-host"
+CLIENT = "llmsec-ollama-bind-client"
+PORT = 11434
+DROPIN = "/etc/systemd/system/ollama.service.d/50-llmsec-ollama-bind.conf"
+OVERRIDE = "/etc/systemd/system/ollama.service.d/override.conf"
+SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+testinfra_hosts = ["ansible://" + HOST]
+
+
+@pytest.fixture(scope="module")
+def client():
+    return testinfra.get_host("ansible://" + CLIENT,
+                              ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+
+
+def listeners(host):
+    out = host.check_output("ss -Hltn sport = :%d" % PORT)
+    return sorted(line.split()[3] for line in out.splitlines())
+
+
+def curl_status(host, url, header=None):
+    cmd = "curl -s -o /dev/null -w '%%{http_code}' "
+    if header:
+        return host.check_output(cmd + "-H %s %s", header, url)
+    return host.check_output(cmd + "%s", url)
+
+
+def run_role(extra_vars):
+    """Run the role through ansible-playbook against the scenario's inventory."""
+    return subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+         os.path.join(SCENARIO_DIR, "negative.yml"), "-e", json.dumps(extra_vars)],
+        capture_output=True, text=True, env=os.environ, timeout=300, check=False)
+
+
+def state(host):
+    """What must not change when the role refuses: files and listeners."""
+    files = {}
+    for path in (DROPIN, OVERRIDE, "/etc/default/ollama"):
+        f = host.file(path)
+        files[path] = (f.sha256sum, f.mtime) if f.exists else None
+    return files, listeners(host)
+
+
+# --- the effect --------------------------------------------------------------
+
+def test_listens_on_loopback_only(host):
+    assert listeners(host) == ["127.0.0.1:%d" % PORT]
+    assert host.socket("tcp://127.0.0.1:%d" % PORT).is_listening
+    assert not host.socket("tcp://0.0.0.0:%d" % PORT).is_listening
+    assert not host.socket("tcp://:::%d" % PORT).is_listening
+
+
+def test_second_container_cannot_reach_the_api(client):
+    # The prepare step proved this same request succeeded before converge.
+    result = client.run("curl -sS -m 5 http://%s:%s/api/version", HOST, str(PORT))
+    assert result.rc == 7, result.stdout + result.stderr  # 7 = could not connect
+
+
+def test_systemd_holds_the_values(host):
+    env = host.check_output("systemctl show ollama -p Environment --value").split()
+    assert "OLLAMA_HOST=127.0.0.1:%d" % PORT in env
+    assert "OLLAMA_ORIGINS=https://chat.example.com" in env
+    assert "OLLAMA_DEBUG=1" in env  # the user's other settings survive
+
+
+def test_override_conf_fixed_with_backup(host):
+    override = host.file(OVERRIDE).content_string
+    assert 'Environment="OLLAMA_HOST=0.0.0.0"' not in override.replace("# Environment", "")
+    assert "llmsec.hardening: disabled OLLAMA_HOST" in override
+    backups = host.check_output("ls /etc/systemd/system/ollama.service.d/").split()
+    backup = [name for name in backups if name.startswith("override.conf.") and name.endswith("~")]
+    assert backup, backups
+    original = host.file("/etc/systemd/system/ollama.service.d/" + backup[0]).content_string
+    assert 'Environment="OLLAMA_HOST=0.0.0.0"' in original
+
+
+def test_disallowed_origin_gets_403(host):
+    url = "http://127.0.0.1:%d/api/version" % PORT
+    assert curl_status(host, url, "Origin: https://evil.example.com") == "403"
+
+
+def test_allowed_origin_gets_200(host):
+    url = "http://127.0.0.1:%d/api/version" % PORT
+    assert curl_status(host, url, "Origin: https://chat.example.com") == "200"
+    assert curl_status(host, url) == "200"
+
+
+# --- refusals: clear error, nothing changed ------------------------------------
+
+@pytest.mark.parametrize("extra_vars, message", [
+    ({"ollama_bind_address": "0.0.0.0"}, "ollama_bind_address is 0.0.0.0, which other hosts can reach"),
+    ({"ollama_bind_address": "10.1.2.3"}, "ollama_bind_allow_remote: true"),
+    ({"ollama_bind_address": "10.0.0.300"}, "ollama_bind_address: '10.0.0.300' is not an IPv4/IPv6 address"),
+    ({"ollama_bind_address": "ollama.example.com"}, "ollama_bind_address: 'ollama.example.com' is not"),
+    ({"ollama_bind_port": 70000}, "ollama_bind_port must be a TCP port from 1 to 65535"),
+    ({"ollama_bind_port": 0}, "ollama_bind_port must be a TCP port from 1 to 65535"),
+    ({"ollama_bind_port": "http"}, "ollama_bind_port"),
+    ({"ollama_bind_origins": ["*"]}, "ollama_bind_origins: '*' allows every web page"),
+    ({"ollama_bind_origins": ["http://*"]}, "ollama_bind_origins: 'http://*' matches every host"),
+    ({"ollama_bind_origins": "https://a.example"}, "ollama_bind_origins"),
+    ({"ollama_bind_conflicts": "ignore"}, "ollama_bind_conflicts"),
+    ({"ollama_bind_service_name": "nollama"}, "ollama_bind_service_name: no systemd unit 'nollama'"),
+])
+def test_bad_input_is_refused_before_any_change(host, extra_vars, message):
+    before = state(host)
+    result = run_role(extra_vars)
+    assert result.returncode != 0, result.stdout
+    assert message in result.stdout + result.stderr, result.stdout[-3000:]
+    assert state(host) == before
+
+
+def test_environment_file_conflict(host):
+    """An EnvironmentFile beats every drop-in: fail names it, fix takes it out."""
+    host.run_test("printf 'OLLAMA_HOST=0.0.0.0:11434\\nOLLAMA_KEEP_ALIVE=5m\\n' > /etc/default/ollama")
+    host.run_test("printf '[Service]\\nEnvironmentFile=-/etc/default/ollama\\n' "
+                  "> /etc/systemd/system/ollama.service.d/90-site.conf && systemctl daemon-reload")
+    try:
+        before = state(host)
+        refused = run_role({"ollama_bind_conflicts": "fail"})
+        assert refused.returncode != 0
+        assert "/etc/default/ollama:1 sets OLLAMA_HOST=0.0.0.0:11434" in refused.stdout + refused.stderr
+        assert state(host) == before
+
+        fixed = run_role({})
+        assert fixed.returncode == 0, fixed.stdout[-3000:]
+        content = host.file("/etc/default/ollama").content_string
+        assert "\nOLLAMA_HOST=0.0.0.0" not in "\n" + content
+        assert "OLLAMA_KEEP_ALIVE=5m" in content
+        assert listeners(host) == ["127.0.0.1:%d" % PORT]
+        again = run_role({})
+        assert "changed=0" in again.stdout, again.stdout[-2000:]
+    finally:
+        host.run("rm -f /etc/systemd/system/ollama.service.d/90-site.conf && systemctl daemon-reload")

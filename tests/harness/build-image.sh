@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Build a systemd-capable Debian test-host image with debootstrap and
+# `docker import` it, because no container registry is reachable here.
+# The image is tagged with a hash of this recipe and rebuilt only when the
+# recipe changes.
+#
+# usage: build-image.sh <suite> <tag>       e.g. build-image.sh bookworm llmsec/debian12
+set -euo pipefail
+
+suite=${1:?usage: build-image.sh <suite> <tag>}
+tag=${2:?usage: build-image.sh <suite> <tag>}
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+# What a test host needs: python3 for Ansible, systemd as PID 1, and the tools
+# our roles and testinfra call (ss, ps, curl). Nothing role-specific.
+packages=python3,python3-apt,systemd,systemd-sysv,dbus,iproute2,procps,ca-certificates,curl,sudo,gnupg,netcat-openbsd,locales-all
+
+recipe_hash=$( { cat "$0"; echo "$suite $mirror $packages"; } | sha256sum | cut -c1-12)
+if docker image inspect "$tag:$recipe_hash" >/dev/null 2>&1; then
+  docker tag "$tag:$recipe_hash" "$tag:latest"
+  echo "build-image: $tag:$recipe_hash is up to date"
+  exit 0
+fi
+
+command -v debootstrap >/dev/null || {
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+}
+
+root=$(mktemp -d /var/tmp/llmsec-rootfs.XXXXXX)
+trap 'rm -rf "$root"' EXIT
+echo "build-image: debootstrap $suite into $root (a few minutes, once per recipe)"
+debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror" >"$root.log" 2>&1 || {
+  tail -n 30 "$root.log" >&2; exit 1; }
+rm -f "$root.log"
+
+# Tidy the rootfs for container use: no getty on a console that is not there,
+# no units that need real hardware, and an apt that stays small.
+chroot "$root" systemctl mask \
+  getty@tty1.service console-getty.service systemd-udevd.service \
+  systemd-udevd-control.socket systemd-udevd-kernel.socket \
+  systemd-modules-load.service sys-kernel-config.mount sys-kernel-debug.mount \
+  systemd-remount-fs.service systemd-firstboot.service >/dev/null 2>&1
+printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
+  >"$root/etc/apt/apt.conf.d/90llmsec-norecommends"
+rm -f "$root/etc/machine-id" && touch "$root/etc/machine-id"
+echo "$tag" >"$root/etc/hostname"
+rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+
+tar -C "$root" -c . | docker import \
+  --change 'ENV container=docker' \
+  --change 'CMD ["/lib/systemd/systemd"]' \
+  - "$tag:$recipe_hash" >/dev/null
+docker tag "$tag:$recipe_hash" "$tag:latest"
+echo "build-image: built $tag:$recipe_hash"

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Run Molecule scenarios (all, or those named), up to MOLECULE_JOBS at a time,
+# each into its own log; print one line per scenario with its duration, and
+# fail if any scenario failed.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+jobs=${MOLECULE_JOBS:-2}
+logs=.build/logs
+mkdir -p "$logs"
+if [ $# -gt 0 ]; then
+  scenarios=("$@")
+else
+  mapfile -t scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
+fi
+[ ${#scenarios[@]} -gt 0 ] || { echo "run-scenarios: no scenario found" >&2; exit 1; }
+
+run_one() {
+  local name=$1 start rc
+  start=$(date +%s)
+  molecule test -s "$name" >".build/logs/molecule-$name.log" 2>&1
+  rc=$?
+  echo "$name $rc $(( $(date +%s) - start ))" >>.build/logs/molecule-results
+  if [ $rc -eq 0 ]; then
+    printf 'molecule/%-24s PASS  %4ss\n' "$name" "$(( $(date +%s) - start ))"
+  else
+    printf 'molecule/%-24s FAIL  %4ss  (log: .build/logs/molecule-%s.log)\n' "$name" "$(( $(date +%s) - start ))" "$name"
+  fi
+}
+export -f run_one
+rm -f "$logs/molecule-results"
+printf '%s\n' "${scenarios[@]}" | xargs -P "$jobs" -I{} bash -c 'run_one "$@"' _ {}
+
+failed=$(awk '$2 != 0 {print $1}' "$logs/molecule-results")
+count=$(wc -l <"$logs/molecule-results")
+if [ "$count" -ne ${#scenarios[@]} ]; then
+  echo "run-scenarios: only $count of ${#scenarios[@]} scenarios reported a result" >&2
+  exit 1
+fi
+for name in $failed; do
+  echo "---- last lines of .build/logs/molecule-$name.log ----"
+  grep -E 'fatal:|FAILED|failed=[1-9]|CRITICAL|ERROR|Error' ".build/logs/molecule-$name.log" | tail -n 25
+  tail -n 15 ".build/logs/molecule-$name.log"
+done
+[ -z "$failed" ]

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make test`: every check, in order of cost. A step that fails or cannot run
+# fails the whole run; all steps run so that one report shows everything.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+declare -a names=() results=() times=()
+step() {
+  local name=$1; shift
+  local start rc
+  echo "==== $name: $*"
+  start=$(date +%s)
+  "$@"
+  rc=$?
+  names+=("$name"); results+=("$rc"); times+=("$(( $(date +%s) - start ))")
+  [ $rc -eq 0 ] && echo "==== $name: ok" || echo "==== $name: FAILED (exit $rc)"
+}
+
+total_start=$(date +%s)
+step ansible-lint   ansible-lint
+step sanity         tests/harness/sanity.sh
+step unit           pytest -q -p no:cacheprovider tests/unit
+step build          tests/harness/build-collection.sh
+step molecule       tests/harness/run-scenarios.sh
+
+echo
+echo "==== summary ($(( $(date +%s) - total_start )) s)"
+passed=0; failed=0
+for i in "${!names[@]}"; do
+  if [ "${results[$i]}" -eq 0 ]; then status=PASS; passed=$((passed + 1)); else status=FAIL; failed=$((failed + 1)); fi
+  printf '  %-14s %s  %5ss\n' "${names[$i]}" "$status" "${times[$i]}"
+done
+[ -f .build/logs/molecule-results ] && sed 's/^/  molecule: /' .build/logs/molecule-results | awk '{printf "  molecule/%-20s %s  %5ss\n", $2, ($3==0?"PASS":"FAIL"), $4}'
+echo "make test: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
