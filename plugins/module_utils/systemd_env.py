@@ -37,6 +37,9 @@ UNIT_DIRS = (
     "/lib/systemd/system",
 )
 
+# Where administrators' units and drop-ins live, and so where ours goes.
+ETC_UNIT_DIR = "/etc/systemd/system"
+
 _KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -118,7 +121,7 @@ def scan_unit_text(path, text):
             continue
         if section != "Service" or "=" not in stripped:
             continue
-        directive, _, value = stripped.partition("=")
+        directive, dummy, value = stripped.partition("=")
         directive = directive.strip()
         value = value.strip()
         if directive == "Environment":
@@ -163,13 +166,13 @@ def scan_env_file_text(path, text):
     return found
 
 
-def dropin_candidates(unit_name, unit_dirs=UNIT_DIRS, listdir=os.listdir):
+def dropin_candidates(unit_name, unit_dirs=None):
     """All *.conf drop-ins of a unit, masked by priority, in application order."""
     chosen = {}
-    for directory in unit_dirs:
+    for directory in UNIT_DIRS if unit_dirs is None else unit_dirs:
         dropin_dir = os.path.join(directory, unit_name + ".d")
         try:
-            names = listdir(dropin_dir)
+            names = os.listdir(dropin_dir)
         except OSError:
             continue
         for name in names:
@@ -232,7 +235,7 @@ def remove_assignments(text, conflicts, kind):
         disabled = ["# " + item for item in original]
         replacement = note + disabled
         if kind == "unit":
-            directive, _, value = joined.strip().partition("=")
+            directive, dummy, value = joined.strip().partition("=")
             kept = [word for word in split_words(value) if word.partition("=")[0] not in keys]
             if kept:
                 replacement += ["%s=%s" % (directive.strip(),

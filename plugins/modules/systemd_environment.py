@@ -22,14 +22,16 @@ description:
   - Does not reload systemd or restart the service; do that in a handler and then check
     C(systemctl show -p Environment).
 author:
-  - llmsec.hardening contributors
+  - llmsec.hardening contributors (@llmsec)
+extends_documentation_fragment:
+  - llmsec.hardening.attributes
 options:
   unit:
     description: Name of the systemd unit, with or without the C(.service) suffix.
     type: str
     required: true
   environment:
-    description: Variables to set, as C(NAME: value). An empty string sets the variable to empty.
+    description: Variables to set, as a mapping of name to value. An empty string sets the variable to empty.
     type: dict
     required: true
   dropin:
@@ -132,7 +134,7 @@ def systemctl_show(module, unit_name):
         module.fail_json(msg="systemctl show %s failed: %s" % (unit_name, err.strip() or out.strip()))
     props = {}
     for line in out.splitlines():
-        key, _, value = line.partition("=")
+        key, dummy, value = line.partition("=")
         props[key] = value.strip()
     return props
 
@@ -178,7 +180,7 @@ def main():
                          load_state=props.get("LoadState"))
 
     keys = set(environment)
-    own_path = os.path.join("/etc/systemd/system", unit_name + ".d", params["dropin"])
+    own_path = os.path.join(systemd_env.ETC_UNIT_DIR, unit_name + ".d", params["dropin"])
     own_before = read_text(own_path)
     own_after = systemd_env.render_dropin(environment, params["owner"])
 

@@ -18,6 +18,7 @@ step() {
 
 total_start=$(date +%s)
 step ansible-lint   ansible-lint
+step syntax         tests/harness/syntax.sh
 step sanity         tests/harness/sanity.sh
 step unit           pytest -q -p no:cacheprovider tests/unit
 step build          tests/harness/build-collection.sh

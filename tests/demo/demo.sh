@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# make demo: a throwaway Debian host runs Ollama (the stand-in) exposed on
+# 0.0.0.0; a second container reaches it; playbooks/site.yml hardens the
+# host; the second container no longer reaches it. Prints before/after.
+#   tests/demo/demo.sh          run (and clean up, unless LLMSEC_DEMO_KEEP=1)
+#   tests/demo/demo.sh down     remove what a kept demo left running
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+NET=llmsec-demo
+HOST=llmsec-demo-host
+PROBE=llmsec-demo-probe
+IMAGE=llmsec/debian12:latest
+
+down() {
+  docker rm -f "$HOST" "$PROBE" >/dev/null 2>&1 || true
+  docker network rm "$NET" >/dev/null 2>&1 || true
+}
+
+if [ "${1:-}" = down ]; then
+  down
+  echo "demo: removed $HOST, $PROBE and network $NET"
+  exit 0
+fi
+
+posture() {  # $1 = label
+  local reach listeners env
+  if docker exec "$PROBE" curl -s -m 3 -o /dev/null "http://$HOST:11434/api/version"; then
+    reach="REACHABLE from $PROBE (no authentication)"
+  else
+    reach="not reachable from $PROBE"
+  fi
+  listeners=$(docker exec "$HOST" ss -Hltn 'sport = :11434' | awk '{print $4}' | paste -sd, -)
+  env=$(docker exec "$HOST" systemctl show ollama -p Environment --value | tr ' ' '\n' | grep -E '^OLLAMA_(HOST|ORIGINS)=' | paste -sd' ' -)
+  origin=$(docker exec "$HOST" curl -s -o /dev/null -w '%{http_code}' -H 'Origin: https://evil.example.com' http://127.0.0.1:11434/api/version)
+  printf '%-7s| %-52s| %-16s| %-11s| %s\n' "$1" "$reach" "${listeners:-none}" "$origin" "${env:-OLLAMA_HOST unset (default 127.0.0.1:11434)}"
+}
+
+trap '[ "${LLMSEC_DEMO_KEEP:-0}" = 1 ] || down' EXIT
+down
+echo "demo: starting a throwaway host ($HOST) and a probe ($PROBE) on network $NET"
+docker network create "$NET" >/dev/null
+docker run -d --name "$HOST" --hostname "$HOST" --network "$NET" \
+  --cgroupns host --cap-add SYS_ADMIN --cap-add NET_ADMIN \
+  --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+  --tmpfs /run --tmpfs /run/lock --tmpfs /tmp -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+  --stop-signal SIGRTMIN+3 "$IMAGE" /lib/systemd/systemd >/dev/null
+docker run -d --name "$PROBE" --network "$NET" "$IMAGE" sleep infinity >/dev/null
+for _ in $(seq 1 30); do
+  state=$(docker exec "$HOST" systemctl is-system-running 2>/dev/null || true)
+  case "$state" in running|degraded) break ;; esac
+  sleep 1
+done
+
+echo "demo: installing Ollama (stand-in) the way users often run it: OLLAMA_HOST=0.0.0.0 in override.conf"
+ansible-playbook -i tests/demo/inventory.yml tests/demo/prepare.yml >.build/demo-prepare.log 2>&1 || {
+  tail -n 30 .build/demo-prepare.log; exit 1; }
+before=$(posture before)
+
+echo "demo: applying playbooks/site.yml"
+start=$(date +%s)
+ansible-playbook -i tests/demo/inventory.yml playbooks/site.yml | tee .build/demo-site.log | grep -A1 '^PLAY RECAP' | tail -n 1 || true
+grep -q 'failed=0' .build/demo-site.log || { echo "demo: site.yml failed (log: .build/demo-site.log)"; exit 1; }
+after=$(posture after)
+
+echo
+echo "Posture of $HOST, port 11434 (probe = a second container on the same network)"
+printf '%-7s| %-52s| %-16s| %-11s| %s\n' "" "API from the network" "listening on" "bad Origin" "effective environment"
+echo "$before"
+echo "$after"
+echo "site.yml took $(( $(date +%s) - start )) s"
+
+if docker exec "$PROBE" curl -s -m 3 -o /dev/null "http://$HOST:11434/api/version"; then
+  echo "demo: FAILED: the API is still reachable from the network"
+  exit 1
+fi
+if [ "${LLMSEC_DEMO_KEEP:-0}" = 1 ]; then
+  echo "demo: kept running; 'make demo-down' removes it"
+else
+  echo "demo: done; the throwaway containers are removed (LLMSEC_DEMO_KEEP=1 keeps them)"
+fi
