@@ -18,7 +18,7 @@ export NO_COLOR := 1
 export COLUMNS := 160
 export PY_COLORS := 0
 
-.PHONY: help setup venv docker images collection test lint sanity unit build molecule demo demo-down clean
+.PHONY: help setup venv packages docker images collection test lint sanity unit build molecule demo demo-down clean
 
 help:
 	@echo "make demo       apply playbooks/site.yml to a throwaway host and show before/after"
@@ -38,10 +38,13 @@ collection: $(COLLECTION_LINK)
 $(COLLECTION_LINK):
 	@mkdir -p $(dir $@) && ln -sfn ../../../.. $@
 
+packages:
+	@tests/harness/ensure-packages.sh
+
 docker:
 	@tests/harness/ensure-docker.sh
 
-images: docker
+images: docker packages
 	@tests/harness/build-image.sh bookworm llmsec/debian12
 
 setup: venv collection images
@@ -52,7 +55,7 @@ test: setup
 lint: venv collection
 	ansible-lint
 
-sanity: venv
+sanity: venv packages
 	tests/harness/sanity.sh
 
 unit: venv collection

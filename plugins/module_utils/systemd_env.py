@@ -104,6 +104,16 @@ def split_words(value):
         return [value]
 
 
+def parse_environment(value):
+    """An Environment= value, or `systemctl show -p Environment`, as a dict (later wins)."""
+    result = {}
+    for word in split_words(value):
+        key, sep, val = word.partition("=")
+        if sep:
+            result[key] = val
+    return result
+
+
 def scan_unit_text(path, text):
     """Find Environment= and EnvironmentFile= lines in a unit or drop-in.
 

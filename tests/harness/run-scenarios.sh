@@ -3,7 +3,7 @@
 # each into its own log; print one line per scenario with its duration, and
 # fail if any scenario failed.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 
 jobs=${MOLECULE_JOBS:-2}
 logs=.build/logs

@@ -20,6 +20,6 @@ fi
 pip_version=$(python3 -c 'import re,sys; print(re.search(r"pip=.([0-9.]+).", open(sys.argv[1]).read()).group(1))' \
   "$(python3 -c 'import ansible_test, os; print(os.path.join(os.path.dirname(ansible_test.__file__), "_internal", "python_requirements.py"))')")
 mkdir -p ~/.ansible/test/cache
-install -m 0644 tests/harness/get_pip_standin.py ~/.ansible/test/cache/get_pip_${pip_version//./_}.py
+install -m 0644 tests/harness/get_pip_standin.py ~/.ansible/test/cache/"get_pip_${pip_version//./_}.py"
 cd "$dest"
 ansible-test sanity --venv --python 3.11 --color no "$@"

@@ -2,7 +2,7 @@
 # `make test`: every check, in order of cost. A step that fails or cannot run
 # fails the whole run; all steps run so that one report shows everything.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 
 declare -a names=() results=() times=()
 step() {

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import subprocess
 
 import pytest
@@ -68,7 +69,7 @@ def test_second_container_cannot_reach_the_api(client):
 
 
 def test_systemd_holds_the_values(host):
-    env = host.check_output("systemctl show ollama -p Environment --value").split()
+    env = shlex.split(host.check_output("systemctl show ollama -p Environment --value"))
     assert "OLLAMA_HOST=127.0.0.1:%d" % PORT in env
     assert "OLLAMA_ORIGINS=https://chat.example.com" in env
     assert "OLLAMA_DEBUG=1" in env  # the user's other settings survive
@@ -142,3 +143,33 @@ def test_environment_file_conflict(host):
         assert "changed=0" in again.stdout, again.stdout[-2000:]
     finally:
         host.run("rm -f /etc/systemd/system/ollama.service.d/90-site.conf && systemctl daemon-reload")
+
+
+# --- other addresses: IPv6 loopback, and a deliberate remote bind -----------------
+
+def test_ipv6_loopback(host, client):
+    try:
+        result = run_role({"ollama_bind_address": "::1"})
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert listeners(host) == ["[::1]:%d" % PORT]
+        env = shlex.split(host.check_output("systemctl show ollama -p Environment --value"))
+        assert "OLLAMA_HOST=[::1]:%d" % PORT in env
+        assert host.run("curl -s -g -o /dev/null http://[::1]:%d/api/version" % PORT).rc == 0
+        assert client.run("curl -sS -m 5 http://%s:%s/", HOST, str(PORT)).rc == 7
+    finally:
+        restored = run_role({})
+        assert restored.returncode == 0, restored.stdout[-3000:]
+    assert listeners(host) == ["127.0.0.1:%d" % PORT]
+
+
+def test_remote_bind_only_when_allowed(host, client):
+    address = host.check_output("hostname -I").split()[0]
+    try:
+        result = run_role({"ollama_bind_address": address, "ollama_bind_allow_remote": True})
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert listeners(host) == ["%s:%d" % (address, PORT)]
+        assert client.run("curl -sS -m 5 http://%s:%s/api/version", HOST, str(PORT)).rc == 0
+    finally:
+        restored = run_role({})
+        assert restored.returncode == 0, restored.stdout[-3000:]
+    assert client.run("curl -sS -m 5 http://%s:%s/api/version", HOST, str(PORT)).rc == 7

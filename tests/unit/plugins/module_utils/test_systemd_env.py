@@ -132,3 +132,10 @@ def test_dropin_candidates_priority_and_order(tmp_path):
 
 def test_split_words_tolerates_bad_quotes():
     assert se.split_words('"A=1') == ['"A=1']
+
+
+def test_parse_environment_reads_systemctl_show_quoting():
+    shown = 'PATH=/usr/bin "OLLAMA_HOST=[::1]:11434" OLLAMA_ORIGINS= "C=x y" A=1 A=2'
+    assert se.parse_environment(shown) == {
+        "PATH": "/usr/bin", "OLLAMA_HOST": "[::1]:11434", "OLLAMA_ORIGINS": "", "C": "x y", "A": "2"}
+    assert se.parse_environment("") == {}

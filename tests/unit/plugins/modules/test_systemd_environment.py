@@ -4,7 +4,6 @@ Only `systemctl show` is faked; files are real, so backups, modes and atomic
 writes are exercised as they are on a host.
 """
 
-import json
 import os
 
 import pytest
@@ -21,6 +20,14 @@ class Exit(Exception):
     def __init__(self, kind, result):
         super().__init__(result.get("msg"))
         self.kind, self.result = kind, result
+
+
+def exit_json(self, **result):
+    raise Exit("exit", result)
+
+
+def fail_json(self, **result):
+    raise Exit("fail", result)
 
 
 @pytest.fixture
@@ -42,8 +49,8 @@ def tree(tmp_path, monkeypatch):
 
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **kw: "/bin/" + name if name == "systemctl" else None)
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", lambda self, **kw: (_ for _ in ()).throw(Exit("exit", kw)))
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", lambda self, **kw: (_ for _ in ()).throw(Exit("fail", kw)))
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
     return {"etc": etc, "lib": lib, "state": state, "dropin_dir": etc / "ollama.service.d"}
 
 

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install the Debian packages the test run calls, if any is missing:
+# ShellCheck (ansible-test sanity lints our shell scripts with it) and
+# debootstrap (test host images). apt-get update only when something is missing.
+set -euo pipefail
+wanted=(shellcheck debootstrap)
+missing=()
+for pkg in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "setup: installing Debian packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}" >/dev/null
