@@ -46,6 +46,7 @@ docker:
 
 images: docker packages
 	@tests/harness/build-image.sh bookworm llmsec/debian12
+	@tests/harness/build-image.sh trixie llmsec/debian13
 
 setup: venv collection images
 

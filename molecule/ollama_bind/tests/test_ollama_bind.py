@@ -8,20 +8,33 @@ import subprocess
 import pytest
 import testinfra
 
-HOST = "llmsec-ollama-bind-host"
+HOSTS = ["llmsec-ollama-bind-host", "llmsec-ollama-bind-trixie"]  # Debian 12 and 13
 CLIENT = "llmsec-ollama-bind-client"
 PORT = 11434
 DROPIN = "/etc/systemd/system/ollama.service.d/50-llmsec-ollama-bind.conf"
 OVERRIDE = "/etc/systemd/system/ollama.service.d/override.conf"
 SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-testinfra_hosts = ["ansible://" + HOST]
+testinfra_hosts = ["ansible://" + name for name in HOSTS]
+
+
+def inventory_host(host_name):
+    return testinfra.get_host("ansible://" + host_name, ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
 
 
 @pytest.fixture(scope="module")
 def client():
-    return testinfra.get_host("ansible://" + CLIENT,
-                              ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+    return inventory_host(CLIENT)
+
+
+@pytest.fixture(scope="module")
+def debian12():
+    """For checks that the controller makes before it touches any host: one host is enough."""
+    return inventory_host(HOSTS[0])
+
+
+def name(host):
+    return host.backend.get_hostname()
 
 
 def listeners(host):
@@ -36,10 +49,10 @@ def curl_status(host, url, header=None):
     return host.check_output(cmd + "%s", url)
 
 
-def run_role(extra_vars):
-    """Run the role through ansible-playbook against the scenario's inventory."""
+def run_role(host, extra_vars):
+    """Run the role on this host through ansible-playbook, with the scenario's inventory."""
     return subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", name(host),
          os.path.join(SCENARIO_DIR, "negative.yml"), "-e", json.dumps(extra_vars)],
         capture_output=True, text=True, env=os.environ, timeout=300, check=False)
 
@@ -62,9 +75,9 @@ def test_listens_on_loopback_only(host):
     assert not host.socket("tcp://:::%d" % PORT).is_listening
 
 
-def test_second_container_cannot_reach_the_api(client):
+def test_second_container_cannot_reach_the_api(host, client):
     # The prepare step proved this same request succeeded before converge.
-    result = client.run("curl -sS -m 5 http://%s:%s/api/version", HOST, str(PORT))
+    result = client.run("curl -sS -m 5 http://%s:%s/api/version", name(host), str(PORT))
     assert result.rc == 7, result.stdout + result.stderr  # 7 = could not connect
 
 
@@ -111,13 +124,20 @@ def test_allowed_origin_gets_200(host):
     ({"ollama_bind_origins": ["http://*"]}, "ollama_bind_origins: 'http://*' matches every host"),
     ({"ollama_bind_origins": "https://a.example"}, "ollama_bind_origins"),
     ({"ollama_bind_conflicts": "ignore"}, "ollama_bind_conflicts"),
-    ({"ollama_bind_service_name": "nollama"}, "ollama_bind_service_name: no systemd unit 'nollama'"),
 ])
-def test_bad_input_is_refused_before_any_change(host, extra_vars, message):
-    before = state(host)
-    result = run_role(extra_vars)
+def test_bad_input_is_refused_before_any_change(debian12, extra_vars, message):
+    before = state(debian12)
+    result = run_role(debian12, extra_vars)
     assert result.returncode != 0, result.stdout
     assert message in result.stdout + result.stderr, result.stdout[-3000:]
+    assert state(debian12) == before
+
+
+def test_missing_service_is_named(host):
+    before = state(host)
+    result = run_role(host, {"ollama_bind_service_name": "nollama"})
+    assert result.returncode != 0, result.stdout
+    assert "ollama_bind_service_name: no systemd unit 'nollama'" in result.stdout + result.stderr
     assert state(host) == before
 
 
@@ -128,18 +148,18 @@ def test_environment_file_conflict(host):
                   "> /etc/systemd/system/ollama.service.d/90-site.conf && systemctl daemon-reload")
     try:
         before = state(host)
-        refused = run_role({"ollama_bind_conflicts": "fail"})
+        refused = run_role(host, {"ollama_bind_conflicts": "fail"})
         assert refused.returncode != 0
         assert "/etc/default/ollama:1 sets OLLAMA_HOST=0.0.0.0:11434" in refused.stdout + refused.stderr
         assert state(host) == before
 
-        fixed = run_role({})
+        fixed = run_role(host, {})
         assert fixed.returncode == 0, fixed.stdout[-3000:]
         content = host.file("/etc/default/ollama").content_string
         assert "\nOLLAMA_HOST=0.0.0.0" not in "\n" + content
         assert "OLLAMA_KEEP_ALIVE=5m" in content
         assert listeners(host) == ["127.0.0.1:%d" % PORT]
-        again = run_role({})
+        again = run_role(host, {})
         assert "changed=0" in again.stdout, again.stdout[-2000:]
     finally:
         host.run("rm -f /etc/systemd/system/ollama.service.d/90-site.conf && systemctl daemon-reload")
@@ -149,15 +169,15 @@ def test_environment_file_conflict(host):
 
 def test_ipv6_loopback(host, client):
     try:
-        result = run_role({"ollama_bind_address": "::1"})
+        result = run_role(host, {"ollama_bind_address": "::1"})
         assert result.returncode == 0, result.stdout[-3000:]
         assert listeners(host) == ["[::1]:%d" % PORT]
         env = shlex.split(host.check_output("systemctl show ollama -p Environment --value"))
         assert "OLLAMA_HOST=[::1]:%d" % PORT in env
         assert host.run("curl -s -g -o /dev/null http://[::1]:%d/api/version" % PORT).rc == 0
-        assert client.run("curl -sS -m 5 http://%s:%s/", HOST, str(PORT)).rc == 7
+        assert client.run("curl -sS -m 5 http://%s:%s/", name(host), str(PORT)).rc == 7
     finally:
-        restored = run_role({})
+        restored = run_role(host, {})
         assert restored.returncode == 0, restored.stdout[-3000:]
     assert listeners(host) == ["127.0.0.1:%d" % PORT]
 
@@ -165,11 +185,11 @@ def test_ipv6_loopback(host, client):
 def test_remote_bind_only_when_allowed(host, client):
     address = host.check_output("hostname -I").split()[0]
     try:
-        result = run_role({"ollama_bind_address": address, "ollama_bind_allow_remote": True})
+        result = run_role(host, {"ollama_bind_address": address, "ollama_bind_allow_remote": True})
         assert result.returncode == 0, result.stdout[-3000:]
         assert listeners(host) == ["%s:%d" % (address, PORT)]
-        assert client.run("curl -sS -m 5 http://%s:%s/api/version", HOST, str(PORT)).rc == 0
+        assert client.run("curl -sS -m 5 http://%s:%s/api/version", name(host), str(PORT)).rc == 0
     finally:
-        restored = run_role({})
+        restored = run_role(host, {})
         assert restored.returncode == 0, restored.stdout[-3000:]
-    assert client.run("curl -sS -m 5 http://%s:%s/api/version", HOST, str(PORT)).rc == 7
+    assert client.run("curl -sS -m 5 http://%s:%s/api/version", name(host), str(PORT)).rc == 7
