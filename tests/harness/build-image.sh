@@ -46,6 +46,9 @@ printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
 rm -f "$root/etc/machine-id" && touch "$root/etc/machine-id"
 echo "$tag" >"$root/etc/hostname"
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+# No package lists in the image: make them look ancient, so that the first
+# apt task with cache_valid_time updates them (the apt module goes by mtime).
+touch -d @0 "$root/var/lib/apt/lists"
 
 tar -C "$root" -c . | docker import \
   --change 'ENV container=docker' \

@@ -1,0 +1,266 @@
+# Copyright (c) 2026, llmsec.hardening contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The firewall's rule model, shared by both backends (ufw and nftables).
+
+`build_rules` turns the role's variables into one normalised list of rules
+and a list of errors, each naming the variable to change. The ufw module
+applies that list declaratively; the nftables template renders it. The
+lockout guard (`ssh_lockout_errors`) checks the list against the SSH
+connection actually in use. Pure Python, no Ansible imports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+
+MANAGED_PREFIX = "llmsec"
+ACTIONS = ("allow", "limit", "deny", "reject")
+PROTOS = ("tcp", "udp")
+BACKENDS = ("ufw", "nftables")
+LOG_LEVELS = ("off", "low", "medium", "high", "full")
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
+
+
+def parse_port(value):
+    """'443', 443 or '8000:8010' -> (low, high), or raise ValueError."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.match(r"^[0-9]+(:[0-9]+)?$", text):
+        raise ValueError("%r is not a port or a low:high range" % (value,))
+    low, _sep, high = text.partition(":")
+    low, high = int(low), int(high or low)
+    if not 1 <= low <= 65535 or not 1 <= high <= 65535:
+        raise ValueError("%s is outside 1-65535" % text)
+    if low > high:
+        raise ValueError("%s: the range runs backwards" % text)
+    return low, high
+
+
+def parse_source(value):
+    """'any' or a CIDR/address -> 'any' or a normalised network string."""
+    if value in (None, "any", "0.0.0.0/0", "::/0"):
+        return "any"
+    if not isinstance(value, str):
+        raise ValueError("%r is not a CIDR or 'any'" % (value,))
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise ValueError("%r is not a valid CIDR or address" % value)
+
+
+def source_family(source):
+    if source == "any":
+        return "any"
+    return "ipv6" if ":" in source else "ipv4"
+
+
+def port_text(low, high):
+    return str(low) if low == high else "%d:%d" % (low, high)
+
+
+def rule_id(rule):
+    """Comment that marks a rule as ours: llmsec:<name>:<hash of what it does>."""
+    spec = "%(action)s %(proto)s %(port)s %(source)s" % rule
+    return "%s:%s:%s" % (MANAGED_PREFIX, rule["name"], hashlib.sha256(spec.encode()).hexdigest()[:8])
+
+
+def _make_rule(name, action, port, proto, source):
+    low, high = parse_port(port)
+    rule = {"name": name, "action": action, "port": port_text(low, high), "port_low": low,
+            "port_high": high, "proto": proto, "source": parse_source(source)}
+    rule["family"] = source_family(rule["source"])
+    rule["id"] = rule_id(rule)
+    return rule
+
+
+def _port_entries(entries, variable, errors):
+    """Validate a list of {port, proto, sources, name} entries; yield normalised tuples."""
+    if not isinstance(entries, list):
+        errors.append("%s must be a list of {port, proto, sources} entries, got %r" % (variable, entries))
+        return
+    for index, entry in enumerate(entries):
+        where = "%s[%d]" % (variable, index)
+        if isinstance(entry, (int, str)) and not isinstance(entry, bool):
+            entry = {"port": entry}
+        if not isinstance(entry, dict) or "port" not in entry:
+            errors.append("%s must be a mapping with at least 'port', got %r" % (where, entry))
+            continue
+        unknown = set(entry) - {"port", "proto", "sources", "name", "comment"}
+        if unknown:
+            errors.append("%s has unknown keys %s (allowed: port, proto, sources, name)" % (where, sorted(unknown)))
+            continue
+        proto = entry.get("proto", "tcp")
+        if proto not in PROTOS:
+            errors.append("%s.proto must be tcp or udp, got %r" % (where, proto))
+            continue
+        try:
+            low, high = parse_port(entry["port"])
+        except ValueError as exc:
+            errors.append("%s.port: %s" % (where, exc))
+            continue
+        sources = entry.get("sources", ["any"])
+        if isinstance(sources, str) or not isinstance(sources, list) or not sources:
+            errors.append("%s.sources must be a non-empty list of CIDRs or 'any', got %r" % (where, sources))
+            continue
+        name = entry.get("name") or "port-%s-%s" % (port_text(low, high).replace(":", "-"), proto)
+        if not _NAME_RE.match(str(name)):
+            errors.append("%s.name %r must be 1-32 of a-z, 0-9, '.', '_', '-'" % (where, name))
+            continue
+        for source in sources:
+            try:
+                parse_source(source)
+            except ValueError as exc:
+                errors.append("%s.sources: %s" % (where, exc))
+                continue
+            yield name, port_text(low, high), proto, source
+
+
+def build_rules(config):
+    """Turn the role's settings into (rules, errors).
+
+    ``config`` keys: backend, ssh_ports (list), ssh_sources, ssh_rate_limit,
+    allowed_ports, ollama_port, ollama_deny, ipv6, logging, docker_allowed_ports.
+    Rules come in evaluation order: the Ollama deny first, then SSH, then the
+    allowed ports. IPv6 sources are dropped when ipv6 is off.
+    """
+    errors = []
+    if config.get("backend") not in BACKENDS:
+        errors.append("firewall_backend must be one of %s, got %r" % (", ".join(BACKENDS), config.get("backend")))
+    if config.get("logging") not in LOG_LEVELS:
+        errors.append("firewall_logging must be one of %s, got %r" % (", ".join(LOG_LEVELS), config.get("logging")))
+
+    rules = []
+    ollama_port = config.get("ollama_port")
+    if config.get("ollama_deny", True):
+        try:
+            # Loopback is accepted before any rule (ufw's before.rules, our
+            # nftables input chain), so this denies everything else.
+            rules.append(_make_rule("ollama", "deny", ollama_port, "tcp", "any"))
+        except ValueError as exc:
+            errors.append("firewall_ollama_port: %s" % exc)
+
+    ssh_ports = config.get("ssh_ports") or []
+    ssh_sources = config.get("ssh_sources")
+    if isinstance(ssh_sources, str) or not isinstance(ssh_sources, list):
+        errors.append("firewall_ssh_sources must be a list of CIDRs or 'any', got %r" % (ssh_sources,))
+        ssh_sources = []
+    ssh_action = "limit" if config.get("ssh_rate_limit", True) else "allow"
+    for port in ssh_ports:
+        for source in ssh_sources:
+            try:
+                rules.append(_make_rule("ssh", ssh_action, port, "tcp", source))
+            except ValueError as exc:
+                errors.append("firewall_ssh_port/firewall_ssh_sources: %s" % exc)
+
+    for name, port, proto, source in _port_entries(config.get("allowed_ports", []), "firewall_allowed_ports", errors):
+        rules.append(_make_rule(name, "allow", port, proto, source))
+
+    docker_rules = []
+    for name, port, proto, source in _port_entries(config.get("docker_allowed_ports", []),
+                                                   "firewall_docker_allowed_ports", errors):
+        docker_rules.append(_make_rule(name, "allow", port, proto, source))
+
+    if not config.get("ipv6", True):
+        rules = [r for r in rules if r["family"] != "ipv6"]
+        docker_rules = [r for r in docker_rules if r["family"] != "ipv6"]
+
+    for rule in rules:
+        if ollama_port is not None and rule["action"] != "deny" and rule["source"] == "any" and \
+                rule["proto"] == "tcp" and _covers(rule, ollama_port):
+            errors.append("firewall_allowed_ports opens the Ollama port %s to everyone; Ollama has no "
+                          "authentication. Allow it from specific sources, or set firewall_ollama_deny: false"
+                          % ollama_port)
+    return {"rules": _unique(rules), "docker_rules": _unique(docker_rules), "errors": errors}
+
+
+def _unique(rules):
+    seen, out = set(), []
+    for rule in rules:
+        if rule["id"] not in seen:
+            seen.add(rule["id"])
+            out.append(rule)
+    return out
+
+
+def _covers(rule, port):
+    try:
+        low, high = parse_port(port)
+    except ValueError:
+        return False
+    return rule["port_low"] <= low and high <= rule["port_high"]
+
+
+def _source_contains(source, address):
+    if source == "any":
+        return True
+    try:
+        return ipaddress.ip_address(address) in ipaddress.ip_network(source)
+    except ValueError:
+        return False
+
+
+def ssh_lockout_errors(rules, ssh_ports, client_address=None):
+    """Errors if the SSH port in use (from this client, when known) would be cut off."""
+    errors = []
+    for port in ssh_ports:
+        matching = [r for r in rules if r["proto"] == "tcp" and _covers(r, port)
+                    and (client_address is None or _source_contains(r["source"], client_address))]
+        first = matching[0] if matching else None
+        if first is None or first["action"] in ("deny", "reject"):
+            who = "from %s " % client_address if client_address else ""
+            errors.append(
+                "SSH on port %s %swould be blocked: the play is connected through it. Set firewall_ssh_port "
+                "to the port sshd listens on and firewall_ssh_sources to include the address you manage "
+                "hosts from" % (port, who))
+    return errors
+
+
+def ufw_command(rule):
+    """The ufw arguments that add this rule (without the leading 'ufw')."""
+    args = [rule["action"]]
+    args += ["from", rule["source"], "to", "any", "port", rule["port"], "proto", rule["proto"]]
+    return args + ["comment", rule["id"]]
+
+
+def parse_ufw_added(output):
+    """Parse `ufw show added` into [{'args': [...], 'comment': str|None}]."""
+    import shlex
+
+    found = []
+    for line in output.splitlines():
+        line = line.strip()
+        if not line.startswith("ufw "):
+            continue
+        try:
+            words = shlex.split(line)[1:]
+        except ValueError:
+            continue
+        comment = None
+        if "comment" in words:
+            index = words.index("comment")
+            comment = words[index + 1] if index + 1 < len(words) else ""
+        found.append({"args": words, "comment": comment, "line": line})
+    return found
+
+
+def plan_ufw(existing, rules, purge_unmanaged):
+    """What to delete and what to add so that the managed rules are exactly ``rules``.
+
+    A managed rule is recognised by its comment (``llmsec:<name>:<hash>``); ufw
+    does not track rules itself. Rules without our comment are kept unless
+    ``purge_unmanaged``.
+    """
+    wanted = dict((r["id"], r) for r in rules)
+    present = set()
+    delete = []
+    for entry in existing:
+        comment = entry["comment"] or ""
+        ours = comment.startswith(MANAGED_PREFIX + ":")
+        if ours and comment in wanted and comment not in present:
+            present.add(comment)
+        elif ours or purge_unmanaged:
+            delete.append(entry)
+    add = [r for r in rules if r["id"] not in present]
+    return {"delete": delete, "add": add, "kept": sorted(present)}
