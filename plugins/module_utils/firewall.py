@@ -167,11 +167,17 @@ def build_rules(config):
         docker_rules = [r for r in docker_rules if r["family"] != "ipv6"]
 
     for rule in rules:
-        if ollama_port is not None and rule["action"] != "deny" and rule["source"] == "any" and \
-                rule["proto"] == "tcp" and _covers(rule, ollama_port):
-            errors.append("firewall_allowed_ports opens the Ollama port %s to everyone; Ollama has no "
-                          "authentication. Allow it from specific sources, or set firewall_ollama_deny: false"
-                          % ollama_port)
+        if ollama_port is None or rule["action"] == "deny" or rule["proto"] != "tcp" or not _covers(rule, ollama_port):
+            continue
+        if rule["source"] == "any":
+            errors.append("firewall_allowed_ports opens the Ollama port %s to everyone, and Ollama has no "
+                          "authentication. Put nginx_tls_proxy in front and open 443 instead" % ollama_port)
+            break
+        if config.get("ollama_deny", True):
+            errors.append("firewall_allowed_ports opens the Ollama port %s to %s, but firewall_ollama_deny "
+                          "denies it first. Set firewall_ollama_deny: false to allow those sources"
+                          % (ollama_port, rule["source"]))
+            break
     return {"rules": _unique(rules), "docker_rules": _unique(docker_rules), "errors": errors}
 
 

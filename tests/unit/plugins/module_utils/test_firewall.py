@@ -1,0 +1,143 @@
+import pytest
+
+from ansible_collections.llmsec.hardening.plugins.module_utils import firewall as fw
+
+BASE = {
+    "backend": "ufw", "ssh_ports": [22], "ssh_sources": ["any"], "ssh_rate_limit": True,
+    "allowed_ports": [{"port": 443, "proto": "tcp", "sources": ["any"], "name": "https"}],
+    "docker_allowed_ports": [{"port": 443, "name": "https"}], "ollama_port": 11434, "ollama_deny": True,
+    "ipv6": True, "logging": "low",
+}
+
+
+def build(**changes):
+    config = dict(BASE)
+    config.update(changes)
+    return fw.build_rules(config)
+
+
+def test_defaults_in_evaluation_order():
+    plan = build()
+    assert plan["errors"] == []
+    assert [(r["name"], r["action"], r["port"], r["source"]) for r in plan["rules"]] == [
+        ("ollama", "deny", "11434", "any"), ("ssh", "limit", "22", "any"), ("https", "allow", "443", "any")]
+    assert [r["port"] for r in plan["docker_rules"]] == ["443"]
+    for rule in plan["rules"]:
+        assert rule["id"].startswith("llmsec:%s:" % rule["name"])
+
+
+def test_rule_id_changes_with_what_the_rule_does():
+    a = build()["rules"][2]["id"]
+    b = build(allowed_ports=[{"port": 443, "sources": ["10.0.0.0/8"], "name": "https"}])["rules"][2]["id"]
+    assert a != b and a.split(":")[1] == b.split(":")[1] == "https"
+
+
+def test_shorthand_ports_ranges_and_sources():
+    plan = build(allowed_ports=[8080, "9000:9010", {"port": 53, "proto": "udp", "sources": ["10.1.2.3", "fd00::/8"]}])
+    assert plan["errors"] == []
+    got = [(r["port"], r["proto"], r["source"], r["family"]) for r in plan["rules"][2:]]
+    assert got == [("8080", "tcp", "any", "any"), ("9000:9010", "tcp", "any", "any"),
+                   ("53", "udp", "10.1.2.3/32", "ipv4"), ("53", "udp", "fd00::/8", "ipv6")]
+
+
+def test_ipv6_off_drops_ipv6_sources():
+    plan = build(ipv6=False, allowed_ports=[{"port": 53, "sources": ["10.0.0.0/8", "fd00::/8"]}])
+    assert [r["source"] for r in plan["rules"][2:]] == ["10.0.0.0/8"]
+
+
+def test_rate_limit_off_allows():
+    assert build(ssh_rate_limit=False)["rules"][1]["action"] == "allow"
+
+
+def test_duplicates_collapse():
+    plan = build(allowed_ports=[443, 443])
+    assert len([r for r in plan["rules"] if r["port"] == "443"]) == 1
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"backend": "pf"}, "firewall_backend must be one of ufw, nftables"),
+    ({"logging": "loud"}, "firewall_logging must be one of"),
+    ({"allowed_ports": [{"port": 0}]}, "firewall_allowed_ports[0].port: 0 is outside 1-65535"),
+    ({"allowed_ports": [{"port": 70000}]}, "70000 is outside 1-65535"),
+    ({"allowed_ports": [{"port": "10:5"}]}, "runs backwards"),
+    ({"allowed_ports": [{"port": "http"}]}, "'http' is not a port"),
+    ({"allowed_ports": [{"port": True}]}, "is not a port"),
+    ({"allowed_ports": [{"port": 443, "proto": "icmp"}]}, "proto must be tcp or udp"),
+    ({"allowed_ports": [{"port": 443, "sources": "any"}]}, "sources must be a non-empty list"),
+    ({"allowed_ports": [{"port": 443, "sources": []}]}, "sources must be a non-empty list"),
+    ({"allowed_ports": [{"port": 443, "sources": ["10.0.0.300/8"]}]}, "'10.0.0.300/8' is not a valid CIDR"),
+    ({"allowed_ports": [{"port": 443, "name": "Bad Name"}]}, "name 'Bad Name' must be"),
+    ({"allowed_ports": [{"port": 443, "colour": "red"}]}, "unknown keys ['colour']"),
+    ({"allowed_ports": [{"proto": "tcp"}]}, "must be a mapping with at least 'port'"),
+    ({"allowed_ports": "443"}, "firewall_allowed_ports must be a list"),
+    ({"allowed_ports": [11434]}, "opens the Ollama port 11434 to everyone"),
+    ({"allowed_ports": ["11000:12000"]}, "opens the Ollama port 11434 to everyone"),
+    ({"ssh_sources": "any"}, "firewall_ssh_sources must be a list"),
+    ({"ssh_sources": ["nope"]}, "firewall_ssh_port/firewall_ssh_sources: 'nope' is not a valid CIDR"),
+    ({"ollama_port": 99999}, "firewall_ollama_port: 99999 is outside 1-65535"),
+    ({"docker_allowed_ports": [{"port": -1}]}, "firewall_docker_allowed_ports[0].port"),
+])
+def test_bad_input_names_the_variable(changes, message):
+    errors = build(**changes)["errors"]
+    assert errors and message in " ".join(errors), errors
+
+
+def test_ollama_port_from_specific_sources_needs_the_deny_off():
+    lan = [{"port": 11434, "sources": ["10.0.0.0/8"]}]
+    assert "firewall_ollama_deny denies it first" in build(allowed_ports=lan)["errors"][0]
+    assert build(allowed_ports=lan, ollama_deny=False)["errors"] == []
+    assert "to everyone" in build(allowed_ports=[11434], ollama_deny=False)["errors"][0]
+
+
+def test_lockout_guard():
+    rules = build()["rules"]
+    assert fw.ssh_lockout_errors(rules, [22], "203.0.113.9") == []
+    assert fw.ssh_lockout_errors(rules, [2222]) and "port 2222" in fw.ssh_lockout_errors(rules, [2222])[0]
+    only_lan = build(ssh_sources=["10.0.0.0/8"])["rules"]
+    assert fw.ssh_lockout_errors(only_lan, [22], "10.1.1.1") == []
+    errors = fw.ssh_lockout_errors(only_lan, [22], "203.0.113.9")
+    assert errors and "from 203.0.113.9" in errors[0] and "firewall_ssh_sources" in errors[0]
+    assert fw.ssh_lockout_errors(build(ssh_sources=[])["rules"], [22])
+    # a deny that comes first wins, as it does in the firewall
+    denied = build(ssh_ports=[22], ollama_port=22, ollama_deny=True)["rules"]
+    assert fw.ssh_lockout_errors(denied, [22])
+
+
+def test_ufw_command():
+    rule = build()["rules"][1]
+    assert fw.ufw_command(rule) == ["limit", "from", "any", "to", "any", "port", "22", "proto", "tcp",
+                                    "comment", rule["id"]]
+
+
+ADDED = """Added user rules (see 'ufw status' for running firewall):
+ufw deny 11434/tcp comment 'llmsec:ollama:aaaaaaaa'
+ufw allow 7777/tcp
+ufw limit 22/tcp comment 'llmsec:ssh:bbbbbbbb'
+ufw allow from 10.0.0.0/8 to any port 443 proto tcp comment 'llmsec:old:cccccccc'
+ufw allow 80/tcp comment 'someone else'
+"""
+
+
+def test_parse_ufw_added():
+    parsed = fw.parse_ufw_added(ADDED)
+    assert [p["comment"] for p in parsed] == [
+        "llmsec:ollama:aaaaaaaa", None, "llmsec:ssh:bbbbbbbb", "llmsec:old:cccccccc", "someone else"]
+    assert parsed[3]["args"][:4] == ["allow", "from", "10.0.0.0/8", "to"]
+    assert fw.parse_ufw_added("") == []
+
+
+def test_plan_ufw_declarative():
+    existing = fw.parse_ufw_added(ADDED)
+    wanted = [{"id": "llmsec:ollama:aaaaaaaa"}, {"id": "llmsec:ssh:bbbbbbbb"}, {"id": "llmsec:https:dddddddd"}]
+    plan = fw.plan_ufw(existing, wanted, purge_unmanaged=False)
+    assert plan["kept"] == ["llmsec:ollama:aaaaaaaa", "llmsec:ssh:bbbbbbbb"]
+    assert [e["comment"] for e in plan["delete"]] == ["llmsec:old:cccccccc"]
+    assert [r["id"] for r in plan["add"]] == ["llmsec:https:dddddddd"]
+    purge = fw.plan_ufw(existing, wanted, purge_unmanaged=True)
+    assert [e["comment"] for e in purge["delete"]] == [None, "llmsec:old:cccccccc", "someone else"]
+
+
+def test_plan_ufw_removes_duplicate_managed_rules():
+    existing = fw.parse_ufw_added("ufw deny 1/tcp comment 'llmsec:a:1'\nufw deny 1/tcp comment 'llmsec:a:1'\n")
+    plan = fw.plan_ufw(existing, [{"id": "llmsec:a:1"}], False)
+    assert len(plan["delete"]) == 1 and plan["add"] == []
