@@ -32,8 +32,9 @@ posture() {  # $1 = label
   fi
   listeners=$(docker exec "$HOST" ss -Hltn 'sport = :11434' | awk '{print $4}' | paste -sd, -)
   env=$(docker exec "$HOST" systemctl show ollama -p Environment --value | tr ' ' '\n' | grep -E '^OLLAMA_(HOST|ORIGINS)=' | paste -sd' ' -)
+  firewall=$(docker exec "$HOST" sh -c 'command -v ufw >/dev/null && ufw status | sed -n "s/^Status: //p" || echo none')
   origin=$(docker exec "$HOST" curl -s -o /dev/null -w '%{http_code}' -H 'Origin: https://evil.example.com' http://127.0.0.1:11434/api/version)
-  printf '%-7s| %-52s| %-16s| %-11s| %s\n' "$1" "$reach" "${listeners:-none}" "$origin" "${env:-OLLAMA_HOST unset (default 127.0.0.1:11434)}"
+  printf '%-7s| %-52s| %-16s| %-9s| %-11s| %s\n' "$1" "$reach" "${listeners:-none}" "$firewall" "$origin" "${env:-OLLAMA_HOST unset (default 127.0.0.1:11434)}"
 }
 
 trap '[ "${LLMSEC_DEMO_KEEP:-0}" = 1 ] || down' EXIT
@@ -65,7 +66,7 @@ after=$(posture after)
 
 echo
 echo "Posture of $HOST, port 11434 (probe = a second container on the same network)"
-printf '%-7s| %-52s| %-16s| %-11s| %s\n' "" "API from the network" "listening on" "bad Origin" "effective environment"
+printf '%-7s| %-52s| %-16s| %-9s| %-11s| %s\n' "" "API from the network" "listening on" "firewall" "bad Origin" "effective environment"
 echo "$before"
 echo "$after"
 echo "site.yml took $(( $(date +%s) - start )) s"

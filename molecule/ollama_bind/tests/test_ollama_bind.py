@@ -1,12 +1,13 @@
 """Verify ollama_bind from the outside, as an attacker and as an operator would."""
 
-import json
 import os
 import shlex
-import subprocess
+import sys
 
 import pytest
-import testinfra
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+from scenario_helpers import assert_refused, inventory_host, name, run_playbook  # noqa: E402
 
 HOSTS = ["llmsec-ollama-bind-host", "llmsec-ollama-bind-trixie"]  # Debian 12 and 13
 CLIENT = "llmsec-ollama-bind-client"
@@ -18,10 +19,6 @@ SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 testinfra_hosts = ["ansible://" + name for name in HOSTS]
 
 
-def inventory_host(host_name):
-    return testinfra.get_host("ansible://" + host_name, ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
-
-
 @pytest.fixture(scope="module")
 def client():
     return inventory_host(CLIENT)
@@ -31,10 +28,6 @@ def client():
 def debian12():
     """For checks that the controller makes before it touches any host: one host is enough."""
     return inventory_host(HOSTS[0])
-
-
-def name(host):
-    return host.backend.get_hostname()
 
 
 def listeners(host):
@@ -51,10 +44,7 @@ def curl_status(host, url, header=None):
 
 def run_role(host, extra_vars):
     """Run the role on this host through ansible-playbook, with the scenario's inventory."""
-    return subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", name(host),
-         os.path.join(SCENARIO_DIR, "negative.yml"), "-e", json.dumps(extra_vars)],
-        capture_output=True, text=True, env=os.environ, timeout=300, check=False)
+    return run_playbook(host, os.path.join(SCENARIO_DIR, "negative.yml"), extra_vars)
 
 
 def state(host):
@@ -127,17 +117,14 @@ def test_allowed_origin_gets_200(host):
 ])
 def test_bad_input_is_refused_before_any_change(debian12, extra_vars, message):
     before = state(debian12)
-    result = run_role(debian12, extra_vars)
-    assert result.returncode != 0, result.stdout
-    assert message in result.stdout + result.stderr, result.stdout[-3000:]
+    assert_refused(run_role(debian12, extra_vars), message)
     assert state(debian12) == before
 
 
 def test_missing_service_is_named(host):
     before = state(host)
-    result = run_role(host, {"ollama_bind_service_name": "nollama"})
-    assert result.returncode != 0, result.stdout
-    assert "ollama_bind_service_name: no systemd unit 'nollama'" in result.stdout + result.stderr
+    assert_refused(run_role(host, {"ollama_bind_service_name": "nollama"}),
+                   "ollama_bind_service_name: no systemd unit 'nollama'")
     assert state(host) == before
 
 
@@ -148,9 +135,8 @@ def test_environment_file_conflict(host):
                   "> /etc/systemd/system/ollama.service.d/90-site.conf && systemctl daemon-reload")
     try:
         before = state(host)
-        refused = run_role(host, {"ollama_bind_conflicts": "fail"})
-        assert refused.returncode != 0
-        assert "/etc/default/ollama:1 sets OLLAMA_HOST=0.0.0.0:11434" in refused.stdout + refused.stderr
+        assert_refused(run_role(host, {"ollama_bind_conflicts": "fail"}),
+                       "/etc/default/ollama:1 sets OLLAMA_HOST=0.0.0.0:11434")
         assert state(host) == before
 
         fixed = run_role(host, {})

@@ -4,24 +4,9 @@ import shlex
 
 import pytest
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.llmsec.hardening.plugins.module_utils import firewall as fw
 from ansible_collections.llmsec.hardening.plugins.modules import ufw_rules
-
-
-class Exit(Exception):
-    def __init__(self, kind, result):
-        super().__init__(result.get("msg"))
-        self.kind, self.result = kind, result
-
-
-def exit_json(self, **result):
-    raise Exit("exit", result)
-
-
-def fail_json(self, **result):
-    raise Exit("fail", result)
 
 
 class FakeUfw:
@@ -60,8 +45,6 @@ def fake(monkeypatch):
     state = FakeUfw([])
     monkeypatch.setattr(basic.AnsibleModule, "run_command", state.run_command)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **kw: "/usr/sbin/ufw")
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
     return state
 
 
@@ -73,48 +56,40 @@ def rules(**changes):
     return fw.build_rules(config)["rules"]
 
 
-def run(args, check=False):
-    args = dict(args, _ansible_check_mode=check, _ansible_diff=True)
-    with patch_module_args(args):
-        with pytest.raises(Exit) as caught:
-            ufw_rules.main()
-    return caught.value
-
-
-def test_adds_then_idempotent(fake):
-    first = run({"rules": rules()})
+def test_adds_then_idempotent(run_module, fake):
+    first = run_module(ufw_rules.main, {"rules": rules()})
     assert first.result["changed"] and len(first.result["added"]) == 3
     assert all("comment llmsec:" in line for line in fake.rules)
-    second = run({"rules": rules()})
+    second = run_module(ufw_rules.main, {"rules": rules()})
     assert not second.result["changed"] and len(second.result["kept"]) == 3
 
 
-def test_deny_goes_first_when_rules_exist(fake):
+def test_deny_goes_first_when_rules_exist(run_module, fake):
     fake.rules = ["allow 11434/tcp"]
-    run({"rules": rules()})
+    run_module(ufw_rules.main, {"rules": rules()})
     assert fake.rules[0].startswith("deny from any to any port 11434")
 
 
-def test_removed_rule_is_deleted_foreign_rule_kept(fake):
-    run({"rules": rules(allowed_ports=[443, 9999])})
+def test_removed_rule_is_deleted_foreign_rule_kept(run_module, fake):
+    run_module(ufw_rules.main, {"rules": rules(allowed_ports=[443, 9999])})
     fake.rules.append("allow 7777/tcp")
-    result = run({"rules": rules()})
+    result = run_module(ufw_rules.main, {"rules": rules()})
     assert [line for line in result.result["deleted"] if "9999" in line]
     assert not [line for line in fake.rules if "9999" in line]
     assert "allow 7777/tcp" in fake.rules
-    purge = run({"rules": rules(), "purge_unmanaged": True})
+    purge = run_module(ufw_rules.main, {"rules": rules(), "purge_unmanaged": True})
     assert "allow 7777/tcp" not in fake.rules and purge.result["changed"]
 
 
-def test_check_mode_runs_no_ufw_command_that_changes(fake):
+def test_check_mode_runs_no_ufw_command_that_changes(run_module, fake):
     fake.rules = ["allow 7777/tcp comment 'llmsec:gone:00000000'"]
-    result = run({"rules": rules()}, check=True)
+    result = run_module(ufw_rules.main, {"rules": rules()}, check=True, diff=True)
     assert result.result["changed"] and result.result["deleted"] and len(result.result["added"]) == 3
     assert fake.calls == [["show", "added"]]
     assert "diff" in result.result
 
 
-def test_foreign_rule_list_is_refused(fake):
-    result = run({"rules": [{"port": 22}]})
+def test_foreign_rule_list_is_refused(run_module, fake):
+    result = run_module(ufw_rules.main, {"rules": [{"port": 22}]})
     assert result.kind == "fail" and "firewall_rules filter" in result.result["msg"]
     assert fake.calls == []
