@@ -1,0 +1,246 @@
+#!/usr/bin/python
+# Copyright (c) 2026, llmsec.hardening contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: model_checksum
+short_description: Prove every model byte is the approved one (Ollama stores and plain model files)
+version_added: 0.1.0
+description:
+  - For every manifest in an Ollama store (C(OLLAMA_MODELS)), re-hashes each layer and config blob and checks
+    its digest and size. Ollama itself only hashes a blob while pulling it.
+  - Compares the models with an approved lock (C(models.lock.yml)), and checks plain model files (GGUF,
+    safetensors; LM Studio and llama.cpp layouts) against pinned sha256 values.
+  - With O(mode=lock), writes the lock from the current store for a human to review and commit.
+  - A digest must match C(^sha256[:-][0-9a-f]{64}$) before it becomes a path (CVE-2024-37032). Symlinks are
+    never followed, nothing outside the store is opened, and only regular files are read.
+  - Files are hashed in parallel, each read once, with constant memory.
+author:
+  - llmsec.hardening contributors (@llmsec)
+extends_documentation_fragment:
+  - llmsec.hardening.attributes
+options:
+  store:
+    description: An Ollama models directory (the value of C(OLLAMA_MODELS)).
+    type: path
+  files:
+    description: Plain model files to check, each with C(path) (absolute) and C(sha256).
+    type: list
+    elements: dict
+  lock:
+    description:
+      - Path of the approved-model lock. Required for O(mode=lock), and for the approval check in O(mode=verify).
+      - It is written as JSON, which is valid YAML.
+    type: path
+  policy:
+    description:
+      - V(enforce) fails on any mismatch, missing blob, invalid entry or unapproved model.
+      - V(warn) reports them and does not fail.
+      - V(quarantine) moves unapproved models (their manifests, and blobs no approved model uses) to
+        O(quarantine_dir), keeping their bytes, and fails on the other findings.
+    type: str
+    choices: [enforce, warn, quarantine]
+    default: enforce
+  mode:
+    description: V(verify) checks; V(lock) writes O(lock) from the verified models in the store.
+    type: str
+    choices: [verify, lock]
+    default: verify
+  cache:
+    description:
+      - Reuse digests of files whose device, inode, size, mtime and ctime are unchanged, so that an unchanged
+        store re-verifies in metadata time. Catches replaced and rewritten files; does not catch bit rot or a
+        raw-device write that leaves those fields unchanged. Run without it from time to time.
+    type: bool
+    default: false
+  cache_path:
+    description: Where the cache is kept (root-only, mode 0600).
+    type: path
+    default: /var/lib/llmsec/model_checksum.cache.json
+  quarantine_dir:
+    description: Root-only directory for quarantined models.
+    type: path
+    default: /var/lib/llmsec/quarantine
+  workers:
+    description: Files hashed in parallel; default the number of CPUs.
+    type: int
+attributes:
+  check_mode:
+    support: full
+    details: Quarantine and the lock are not written in check mode.
+  diff_mode:
+    support: partial
+    details: Shows the lock file change in O(mode=lock).
+  idempotent:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Approve what is in the store now (then review and commit the lock)
+  llmsec.hardening.model_checksum:
+    store: /usr/share/ollama/.ollama/models
+    lock: /etc/llmsec/models.lock.yml
+    mode: lock
+
+- name: Refuse to run with a model that is not byte-for-byte approved
+  llmsec.hardening.model_checksum:
+    store: /usr/share/ollama/.ollama/models
+    lock: /etc/llmsec/models.lock.yml
+    policy: enforce
+
+- name: A GGUF file for llama.cpp
+  llmsec.hardening.model_checksum:
+    files:
+      - path: /srv/models/qwen2.5-7b-instruct-q4_k_m.gguf
+        sha256: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+"""
+
+RETURN = r"""
+verified:
+  description: Blobs and files whose content matches, with model, digest, path and size.
+  returned: always
+  type: list
+  elements: dict
+mismatched:
+  description: Blobs and files whose content or size differs from the digest (with the actual digest).
+  returned: always
+  type: list
+  elements: dict
+missing:
+  description: Blobs a manifest lists that are not in the store, and locked models not in the store.
+  returned: always
+  type: list
+  elements: dict
+orphans:
+  description: Blobs that no manifest references.
+  returned: always
+  type: list
+  elements: dict
+invalid:
+  description: Manifests that do not parse, digests that are not sha256, symlinks and non-regular files.
+  returned: always
+  type: list
+  elements: dict
+unapproved:
+  description: Models missing from the lock or different from it.
+  returned: always
+  type: list
+  elements: dict
+models:
+  description: Each model in the store with its manifest digest (the model ID that C(ollama list) shows) and layers.
+  returned: always
+  type: dict
+quarantined:
+  description: Files moved (or that would be moved, in check mode) to the quarantine directory.
+  returned: always
+  type: list
+  elements: dict
+bytes_hashed:
+  description: Bytes read and hashed (cache hits excluded).
+  returned: always
+  type: int
+seconds:
+  description: Wall time of the check.
+  returned: always
+  type: float
+"""
+
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.llmsec.hardening.plugins.module_utils import model_checksum as mc
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            store=dict(type="path"),
+            files=dict(type="list", elements="dict"),
+            lock=dict(type="path"),
+            policy=dict(type="str", choices=["enforce", "warn", "quarantine"], default="enforce"),
+            mode=dict(type="str", choices=["verify", "lock"], default="verify"),
+            cache=dict(type="bool", default=False),
+            cache_path=dict(type="path", default="/var/lib/llmsec/model_checksum.cache.json"),
+            quarantine_dir=dict(type="path", default="/var/lib/llmsec/quarantine"),
+            workers=dict(type="int"),
+        ),
+        required_one_of=[("store", "files")],
+        required_if=[("mode", "lock", ("store", "lock")), ("policy", "quarantine", ("store", "lock"))],
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["workers"] is not None and params["workers"] < 1:
+        module.fail_json(msg="workers must be at least 1, got %d" % params["workers"])
+    started = time.time()
+    cache = mc.Cache(params["cache_path"]) if params["cache"] and params["mode"] == "verify" else None
+    hasher = mc.Hasher(params["workers"], cache)
+    result = dict(changed=False, verified=[], mismatched=[], missing=[], orphans=[], invalid=[],
+                  unapproved=[], models={}, quarantined=[])
+    try:
+        lock = None
+        if params["lock"] and params["mode"] == "verify":
+            if not os.path.exists(params["lock"]):
+                module.fail_json(msg="lock %s does not exist; create it with mode: lock and review it"
+                                 % params["lock"])
+            lock = mc.load_lock(params["lock"])
+        if params["store"]:
+            result.update(mc.verify_store(params["store"], hasher, lock))
+        plain = mc.verify_files(params["files"] or [], hasher)
+        for key, entries in plain.items():
+            result[key].extend(entries)
+    except mc.ChecksumError as exc:
+        module.fail_json(msg=to_native(exc), **result)
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg="could not read the store or the lock: %s" % to_native(exc), **result)
+
+    if params["mode"] == "lock":
+        content = mc.render_lock(mc.lock_from_store(result))
+        before = open(params["lock"]).read() if os.path.exists(params["lock"]) else ""
+        if before != content:
+            result["changed"] = True
+            if module._diff:
+                result["diff"] = dict(before_header=params["lock"], after_header=params["lock"],
+                                      before=before, after=content)
+            if not module.check_mode:
+                directory = os.path.dirname(params["lock"])
+                if directory and not os.path.isdir(directory):
+                    os.makedirs(directory, 0o755)
+                if before:
+                    result["backup_file"] = module.backup_local(params["lock"])
+                tmp = params["lock"] + ".tmp"
+                with open(tmp, "w") as handle:
+                    handle.write(content)
+                os.chmod(tmp, 0o644)
+                module.atomic_move(tmp, params["lock"])
+
+    if params["policy"] == "quarantine" and result["unapproved"]:
+        moves = mc.quarantine_plan(params["store"], result, params["quarantine_dir"])
+        result["quarantined"] = [dict(model=name, path=source, to=dest) for source, dest, name in moves]
+        result["changed"] = result["changed"] or bool(moves)
+        if not module.check_mode:
+            mc.apply_moves(moves, params["quarantine_dir"])
+        result["unapproved"] = []
+
+    if cache is not None and not module.check_mode:
+        cache.save()
+    result["bytes_hashed"] = hasher.bytes_hashed
+    result["cache_hits"] = hasher.cache_hits
+    result["seconds"] = round(time.time() - started, 3)
+    result["summary"] = mc.summary(result)
+    findings = mc.problems(result)
+    if findings and params["policy"] != "warn" and params["mode"] == "verify":
+        module.fail_json(msg="model integrity check failed: %s" % "; ".join(findings), **result)
+    for line in findings:
+        module.warn(line)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
