@@ -18,13 +18,14 @@ export NO_COLOR := 1
 export COLUMNS := 160
 export PY_COLORS := 0
 
-.PHONY: help setup venv packages docker images collection test lint sanity unit build molecule demo demo-down clean
+.PHONY: help setup venv packages docker images collection test lint sanity unit build molecule bench demo demo-down clean
 
 help:
 	@echo "make demo       apply playbooks/site.yml to a throwaway host and show before/after"
 	@echo "make demo-down  remove what make demo left running"
 	@echo "make test       lint, sanity, unit tests, collection build and every Molecule scenario"
 	@echo "make molecule SCENARIOS='ollama_bind'   run some scenarios only"
+	@echo "make bench      benchmarks (BENCH_ARGS='--gib 8')"
 
 venv: $(STAMP)
 $(STAMP): requirements-dev.txt constraints-dev.txt
@@ -67,6 +68,10 @@ build: venv
 
 molecule: setup
 	tests/harness/run-scenarios.sh $(SCENARIOS)
+
+# Benchmarks print figures; they are never part of make test.
+bench: venv
+	python3 tests/bench/model_checksum.py $(BENCH_ARGS)
 
 demo: setup
 	@tests/demo/demo.sh

@@ -268,7 +268,8 @@ def load_lock(path):
 
         data = yaml.safe_load(text)
     except ImportError:
-        data = json.loads(text)
+        # Without PyYAML: the JSON body of a lock this module wrote, comments dropped.
+        data = json.loads("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")))
     if not isinstance(data, dict) or not isinstance(data.get("models", {}), dict):
         raise ChecksumError("%s: expected a mapping with 'models'" % path)
     return data.get("models") or {}
@@ -458,3 +459,73 @@ def problems(result):
             lines.append("%s: %s %s%s" % (entry.get("model") or "-", what, verb,
                                          " (%s)" % reason if reason else ""))
     return lines
+
+
+def _label(value):
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render_metrics(result, now=None):
+    """node_exporter textfile: one 1/0 gauge per model, finding counts, and the time of the check."""
+    failed = set(e.get("model") for key in ("mismatched", "missing", "invalid", "unapproved")
+                 for e in result.get(key, []))
+    lines = [
+        "# HELP llmsec_model_integrity_ok 1 if every blob of the model matches its digest and the model is approved.",
+        "# TYPE llmsec_model_integrity_ok gauge",
+    ]
+    for name in sorted(result.get("models", {})):
+        lines.append('llmsec_model_integrity_ok{model="%s"} %d' % (_label(name), 0 if name in failed else 1))
+    lines += ["# HELP llmsec_model_integrity_findings Findings of the last check, by kind.",
+              "# TYPE llmsec_model_integrity_findings gauge"]
+    for key, count in sorted(summary(result).items()):
+        lines.append('llmsec_model_integrity_findings{kind="%s"} %d' % (key, count))
+    lines += ["# HELP llmsec_model_integrity_bytes_hashed Bytes hashed by the last check.",
+              "# TYPE llmsec_model_integrity_bytes_hashed gauge",
+              "llmsec_model_integrity_bytes_hashed %d" % result.get("bytes_hashed", 0),
+              "# HELP llmsec_model_integrity_last_run_timestamp_seconds When the last check finished.",
+              "# TYPE llmsec_model_integrity_last_run_timestamp_seconds gauge",
+              "llmsec_model_integrity_last_run_timestamp_seconds %.3f" % (time.time() if now is None else now)]
+    return "\n".join(lines) + "\n"
+
+
+def write_atomic(path, content, mode=0o644):
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
+    os.replace(tmp, path)
+
+
+def run_check(config, apply=True):
+    """One full check from a config dict: the module and the timer's entry point both use this.
+
+    Keys: store, files, lock, policy, cache, cache_path, quarantine_dir, workers.
+    With apply=False (check mode) quarantine is planned, not done, and the
+    cache is not written. Returns (result, findings, exit code).
+    """
+    started = time.time()
+    cache = Cache(config.get("cache_path")) if config.get("cache") else None
+    hasher = Hasher(config.get("workers"), cache)
+    result = {"verified": [], "mismatched": [], "missing": [], "orphans": [], "invalid": [], "unapproved": [],
+              "models": {}, "quarantined": []}
+    lock = load_lock(config["lock"]) if config.get("lock") else None
+    if config.get("store"):
+        result.update(verify_store(config["store"], hasher, lock))
+    for key, entries in verify_files(config.get("files") or [], hasher).items():
+        result[key].extend(entries)
+    if config.get("policy") == "quarantine" and result["unapproved"]:
+        moves = quarantine_plan(config["store"], result, config["quarantine_dir"])
+        if apply:
+            apply_moves(moves, config["quarantine_dir"])
+        result["quarantined"] = [{"model": name, "path": src, "to": dst} for src, dst, name in moves]
+        result["unapproved"] = []
+    if cache is not None and apply:
+        cache.save()
+    result["bytes_hashed"] = hasher.bytes_hashed
+    result["cache_hits"] = hasher.cache_hits
+    result["seconds"] = round(time.time() - started, 3)
+    findings = problems(result)
+    code = 1 if findings and config.get("policy") != "warn" else 0
+    return result, findings, code

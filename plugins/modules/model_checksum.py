@@ -150,7 +150,6 @@ seconds:
 """
 
 import os
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
@@ -178,67 +177,52 @@ def main():
     params = module.params
     if params["workers"] is not None and params["workers"] < 1:
         module.fail_json(msg="workers must be at least 1, got %d" % params["workers"])
-    started = time.time()
-    cache = mc.Cache(params["cache_path"]) if params["cache"] and params["mode"] == "verify" else None
-    hasher = mc.Hasher(params["workers"], cache)
-    result = dict(changed=False, verified=[], mismatched=[], missing=[], orphans=[], invalid=[],
-                  unapproved=[], models={}, quarantined=[])
-    try:
-        lock = None
-        if params["lock"] and params["mode"] == "verify":
-            if not os.path.exists(params["lock"]):
-                module.fail_json(msg="lock %s does not exist; create it with mode: lock and review it"
-                                 % params["lock"])
-            lock = mc.load_lock(params["lock"])
-        if params["store"]:
-            result.update(mc.verify_store(params["store"], hasher, lock))
-        plain = mc.verify_files(params["files"] or [], hasher)
-        for key, entries in plain.items():
-            result[key].extend(entries)
-    except mc.ChecksumError as exc:
-        module.fail_json(msg=to_native(exc), **result)
-    except (OSError, ValueError) as exc:
-        module.fail_json(msg="could not read the store or the lock: %s" % to_native(exc), **result)
-
     if params["mode"] == "lock":
-        content = mc.render_lock(mc.lock_from_store(result))
-        before = open(params["lock"]).read() if os.path.exists(params["lock"]) else ""
-        if before != content:
-            result["changed"] = True
-            if module._diff:
-                result["diff"] = dict(before_header=params["lock"], after_header=params["lock"],
-                                      before=before, after=content)
-            if not module.check_mode:
-                directory = os.path.dirname(params["lock"])
-                if directory and not os.path.isdir(directory):
-                    os.makedirs(directory, 0o755)
-                if before:
-                    result["backup_file"] = module.backup_local(params["lock"])
-                tmp = params["lock"] + ".tmp"
-                with open(tmp, "w") as handle:
-                    handle.write(content)
-                os.chmod(tmp, 0o644)
-                module.atomic_move(tmp, params["lock"])
-
-    if params["policy"] == "quarantine" and result["unapproved"]:
-        moves = mc.quarantine_plan(params["store"], result, params["quarantine_dir"])
-        result["quarantined"] = [dict(model=name, path=source, to=dest) for source, dest, name in moves]
-        result["changed"] = result["changed"] or bool(moves)
-        if not module.check_mode:
-            mc.apply_moves(moves, params["quarantine_dir"])
-        result["unapproved"] = []
-
-    if cache is not None and not module.check_mode:
-        cache.save()
-    result["bytes_hashed"] = hasher.bytes_hashed
-    result["cache_hits"] = hasher.cache_hits
-    result["seconds"] = round(time.time() - started, 3)
+        lock_mode(module)
+    config = dict((key, params[key]) for key in
+                  ("store", "files", "lock", "policy", "cache", "cache_path", "quarantine_dir", "workers"))
+    if params["lock"] and not os.path.exists(params["lock"]):
+        module.fail_json(msg="lock %s does not exist; create it with mode: lock and review it" % params["lock"])
+    try:
+        result, findings, code = mc.run_check(config, apply=not module.check_mode)
+    except mc.ChecksumError as exc:
+        module.fail_json(msg=to_native(exc))
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg="could not read the store or the lock: %s" % to_native(exc))
+    result["changed"] = bool(result["quarantined"])
     result["summary"] = mc.summary(result)
-    findings = mc.problems(result)
-    if findings and params["policy"] != "warn" and params["mode"] == "verify":
+    if code:
         module.fail_json(msg="model integrity check failed: %s" % "; ".join(findings), **result)
     for line in findings:
         module.warn(line)
+    module.exit_json(**result)
+
+
+def lock_mode(module):
+    """Write the lock from the verified models in the store, for a human to review."""
+    params = module.params
+    try:
+        result = mc.verify_store(params["store"], mc.Hasher(params["workers"]))
+    except (mc.ChecksumError, OSError) as exc:
+        module.fail_json(msg=to_native(exc))
+    content = mc.render_lock(mc.lock_from_store(result))
+    path = params["lock"]
+    before = open(path).read() if os.path.exists(path) else ""
+    result.update(changed=before != content, quarantined=[], bytes_hashed=0, summary=mc.summary(result))
+    if result["changed"] and module._diff:
+        result["diff"] = dict(before_header=path, after_header=path, before=before, after=content)
+    if result["changed"] and not module.check_mode:
+        if not os.path.isdir(os.path.dirname(path) or "."):
+            os.makedirs(os.path.dirname(path), 0o755)
+        if before:
+            result["backup_file"] = module.backup_local(path)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as handle:
+            handle.write(content)
+        os.chmod(tmp, 0o644)
+        module.atomic_move(tmp, path)
+    for line in mc.problems(result):
+        module.warn("left out of the lock: " + line)
     module.exit_json(**result)
 
 

@@ -186,6 +186,13 @@ def test_lock_roundtrip_and_approval(store, tmp_path):
     assert "differs from the lock" in [e for e in verify(store, lock)["unapproved"] if e["model"] == "tiny:1b"][0]["reason"]
 
 
+def test_lock_reads_without_pyyaml(store, tmp_path, monkeypatch):
+    lock_file = tmp_path / "models.lock.yml"
+    lock_file.write_text(mc.render_lock(mc.lock_from_store(verify(store))))
+    monkeypatch.setitem(__import__("sys").modules, "yaml", None)  # import yaml -> ImportError
+    assert sorted(mc.load_lock(str(lock_file))) == ["small:2b", "tiny:1b"]
+
+
 def test_locked_model_absent_from_store_is_missing(store):
     lock = mc.lock_from_store(verify(store))
     lock["gone:1b"] = {"manifest": "sha256:" + "1" * 64, "layers": []}

@@ -1,0 +1,109 @@
+"""Tamper with a real model store and check that model_integrity notices, names, and contains it."""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+from scenario_helpers import assert_refused, run_playbook  # noqa: E402
+
+STORE = "/usr/share/ollama/.ollama/models"
+MANIFESTS = STORE + "/manifests/registry.ollama.ai/library"
+TEXTFILE = "/var/lib/prometheus/node-exporter/llmsec_model_integrity.prom"
+SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+testinfra_hosts = ["ansible://llmsec-model-integrity"]
+
+
+def run_role(host, extra_vars):
+    return run_playbook(host, os.path.join(SCENARIO_DIR, "negative.yml"), extra_vars)
+
+
+def model_blob(host, model, tag):
+    """Path of the model layer (the weights) of model:tag."""
+    manifest = json.loads(host.file("%s/%s/%s" % (MANIFESTS, model, tag)).content_string)
+    layer = [item for item in manifest["layers"] if item["mediaType"].endswith(".model")][0]
+    return "%s/blobs/%s" % (STORE, layer["digest"].replace(":", "-"))
+
+
+def flip_byte(host, path, offset=4096):
+    host.run_test("python3 -c \"import sys; f=open(sys.argv[1],'r+b'); f.seek(%d); b=f.read(1); f.seek(%d); "
+                  "f.write(bytes([b[0]^1])); f.close()\" %s" % (offset, offset, path))
+
+
+def run_service(host):
+    return host.run("systemctl start llmsec-model-integrity.service")
+
+
+def test_timer_is_enabled_and_scheduled(host):
+    timer = host.service("llmsec-model-integrity.timer")
+    assert timer.is_enabled and timer.is_running
+    assert "OnCalendar=daily" in host.file("/etc/systemd/system/llmsec-model-integrity.timer").content_string
+
+
+def test_service_run_writes_the_textfile(host):
+    assert run_service(host).rc == 0
+    metrics = host.file(TEXTFILE).content_string
+    assert 'llmsec_model_integrity_ok{model="tiny:1b"} 1' in metrics
+    assert 'llmsec_model_integrity_ok{model="small:2b"} 1' in metrics
+    assert "llmsec_model_integrity_last_run_timestamp_seconds " in metrics
+    assert '"status": "ok"' in host.check_output("journalctl -u llmsec-model-integrity.service -o cat -n 5")
+
+
+def test_flipped_byte_fails_naming_blob_and_model(host):
+    blob = model_blob(host, "tiny", "1b")
+    flip_byte(host, blob)
+    try:
+        assert_refused(run_role(host, {}), "tiny:1b: %s does not match its digest" % blob)
+        assert run_service(host).rc != 0  # OnFailure= can alert
+        metrics = host.file(TEXTFILE).content_string
+        assert 'llmsec_model_integrity_ok{model="tiny:1b"} 0' in metrics
+        assert 'llmsec_model_integrity_ok{model="small:2b"} 1' in metrics
+        assert 'llmsec_model_integrity_findings{kind="mismatched"} 1' in metrics
+    finally:
+        flip_byte(host, blob)  # flip it back
+    assert run_role(host, {}).returncode == 0
+    assert run_service(host).rc == 0
+
+
+def test_traversal_digest_is_invalid_and_nothing_outside_is_read(host):
+    evil = MANIFESTS + "/evil/latest"
+    host.run_test("mkdir -p %s/evil" % MANIFESTS)
+    host.run_test("echo '{\"layers\": [{\"digest\": \"sha256-../../../../../../etc/passwd\", \"size\": 1}]}' > %s"
+                  % evil)
+    try:
+        traced = host.run("strace -f -qq -e trace=open,openat -o /tmp/opens.trace "
+                          "/usr/local/sbin/llmsec-model-verify /etc/llmsec/model-integrity.json")
+        assert traced.rc == 1
+        report = json.loads(traced.stdout.strip().splitlines()[-1])
+        assert report["summary"]["invalid"] == 1
+        assert any("evil:latest" in line and "is invalid" in line for line in report["findings"])
+        opens = host.file("/tmp/opens.trace").content_string
+        assert "blobs/sha256-" in opens  # the trace did see the real blobs being read
+        assert "/etc/passwd" not in opens and "../" not in opens
+    finally:
+        host.run("rm -rf %s/evil /tmp/opens.trace" % MANIFESTS)
+
+
+def test_unapproved_model_is_quarantined_with_bytes_intact(host):
+    host.run_test("ollama pull rogue:1b")
+    blob = model_blob(host, "rogue", "1b")
+    digest = os.path.basename(blob)[len("sha256-"):]
+    assert_refused(run_role(host, {}), "rogue:1b: ")  # enforce: not approved
+    result = run_role(host, {"model_integrity_policy": "quarantine"})
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert not host.file(MANIFESTS + "/rogue/1b").exists
+    assert not host.file(blob).exists
+    moved = host.check_output("find /var/lib/llmsec/quarantine -name sha256-%s" % digest)
+    assert moved
+    assert host.check_output("sha256sum %s" % moved).split()[0] == digest
+    assert host.file("/var/lib/llmsec/quarantine").mode == 0o700
+    assert "rogue" not in host.check_output("ollama list")
+    assert run_role(host, {}).returncode == 0  # the approved models still pass
+
+
+def test_bad_input_is_refused(host):
+    assert_refused(run_role(host, {"model_integrity_policy": "nuke"}), "model_integrity_policy")
+    assert_refused(run_role(host, {"model_integrity_files": [{"path": "m.gguf", "sha256": "0" * 64}]}),
+                   "model_integrity_files[0] needs an absolute path")
+    assert_refused(run_role(host, {"model_integrity_store": "models"}), "must be absolute paths")
