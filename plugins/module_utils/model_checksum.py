@@ -456,8 +456,8 @@ def problems(result):
         for entry in result.get(key, []):
             what = entry.get("path") or entry.get("digest") or ""
             reason = entry.get("reason")
-            lines.append("%s: %s %s%s" % (entry.get("model") or "-", what, verb,
-                                         " (%s)" % reason if reason else ""))
+            detail = " (%s)" % reason if reason else ""
+            lines.append("%s: %s %s%s" % (entry.get("model") or "-", what, verb, detail))
     return lines
 
 

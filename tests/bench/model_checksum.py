@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: hashing a synthetic Ollama store with model_checksum, against
 `sha256sum` and `openssl dgst -sha256` over the same files, in one run.
 
@@ -18,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 UTILS = os.path.join(ROOT, "plugins", "module_utils")
@@ -125,15 +123,15 @@ def main():
         print("building a %.1f GiB synthetic store in %s ..." % (args.gib, base))
         store, files, total = make_store(base, args.gib)
         cold = drop_caches()
-        print("page cache: %s" % ("dropped before each run (cold)" if cold else
-                                   "could not be dropped here, so every figure is warm-cache"))
+        state = "dropped before each run (cold)" if cold else "could not be dropped here: warm-cache figures"
+        print("page cache: %s" % state)
         cpus = os.cpu_count() or 1
         gb = total / 1e9
         rows = []
         seconds, rss, hashed = ours(store, cpus, cold)
         assert hashed == total
         rows.append(("model_checksum (%d workers)" % cpus, seconds, rss))
-        seconds, rss, _ = ours(store, 1, cold)
+        seconds, rss, dummy = ours(store, 1, cold)
         rows.append(("model_checksum (1 worker)", seconds, rss))
         seconds, _out, rss = measure(["sha256sum"] + files, cold)
         rows.append(("sha256sum (serial)", seconds, rss))
@@ -143,8 +141,8 @@ def main():
         seconds, _out, rss = measure(["sh", "-c", parallel, "sh"] + files, cold)
         rows.append(("openssl dgst, xargs -P %d" % cpus, seconds, rss))
 
-        print("\n%-32s %9s %9s %14s" % ("store of %.2f GB, %d files" % (gb, len(files)), "seconds", "GB/s",
-                                         "max RSS (MiB)"))
+        title = "store of %.2f GB, %d files" % (gb, len(files))
+        print("\n%-32s %9s %9s %14s" % (title, "seconds", "GB/s", "max RSS (MiB)"))
         for label, seconds, rss in rows:
             print("%-32s %9.2f %9.2f %14s" % (label, seconds, gb / seconds, "%.0f" % (rss / 1024.0)))
         print("(seconds: hashing only for model_checksum, which also parses manifests and checks sizes; "
@@ -153,7 +151,7 @@ def main():
         largest = files[0]
         size = os.path.getsize(largest) / 1e9
         mine, _rss, _b = ours("file:" + largest, 1, cold)
-        theirs, _out, _ = measure(["openssl", "dgst", "-sha256", largest], cold)
+        theirs, _out, _rss = measure(["openssl", "dgst", "-sha256", largest], cold)
         print("\nsingle file of %.2f GB: model_checksum %.2f GB/s, openssl %.2f GB/s, ratio %.2f (target >= 0.90)"
               % (size, size / mine, size / theirs, theirs / mine))
 

@@ -53,7 +53,8 @@ for _ in $(seq 1 30); do
   sleep 1
 done
 
-echo "demo: installing Ollama (stand-in) the way users often run it: OLLAMA_HOST=0.0.0.0 in override.conf"
+echo "demo: installing Ollama (stand-in) the way users often run it: OLLAMA_HOST=0.0.0.0 in override.conf;"
+echo "demo: pulling a model and approving it in /etc/llmsec/models.lock.yml"
 ansible-playbook -i tests/demo/inventory.yml tests/demo/prepare.yml >.build/demo-prepare.log 2>&1 || {
   tail -n 30 .build/demo-prepare.log; exit 1; }
 before=$(posture before)
@@ -70,6 +71,7 @@ printf '%-7s| %-52s| %-16s| %-9s| %-11s| %s\n' "" "API from the network" "listen
 echo "$before"
 echo "$after"
 echo "site.yml took $(( $(date +%s) - start )) s"
+grep -o '"msg": "[0-9]* blobs verified[^"]*"' .build/demo-site.log | sed 's/"msg": /model_integrity: /' || true
 
 if docker exec "$PROBE" curl -s -m 3 -o /dev/null "http://$HOST:11434/api/version"; then
   echo "demo: FAILED: the API is still reachable from the network"

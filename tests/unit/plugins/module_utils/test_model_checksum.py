@@ -19,10 +19,10 @@ def put_model(store, model, tag="latest", payload=b"weights", extra_layers=(), h
               namespace="library"):
     layers = []
     for media, data in [("application/vnd.ollama.image.model", payload)] + list(extra_layers):
-        digest, _ = put_blob(store, data)
+        digest = put_blob(store, data)[0]
         layers.append({"mediaType": media, "digest": digest, "size": len(data)})
     config = json.dumps({"model": model}).encode()
-    config_digest, _ = put_blob(store, config)
+    config_digest = put_blob(store, config)[0]
     manifest = {"schemaVersion": 2, "config": {"digest": config_digest, "size": len(config)}, "layers": layers}
     raw = json.dumps(manifest).encode()
     path = store / "manifests" / host / namespace / model / tag
@@ -87,7 +87,7 @@ def test_flipped_byte_names_model_and_blob(store):
 
 def test_size_mismatch_is_caught(tmp_path):
     root = tmp_path / "m"
-    digest, _ = put_blob(root, b"data")
+    digest = put_blob(root, b"data")[0]
     raw = json.dumps({"layers": [{"digest": digest, "size": 99}]}).encode()
     path = root / "manifests/registry.ollama.ai/library/x/latest"
     path.parent.mkdir(parents=True)
@@ -97,7 +97,7 @@ def test_size_mismatch_is_caught(tmp_path):
 
 
 def test_missing_and_orphan_blobs(store):
-    _, path = put_blob(store, b"B" * 7000)
+    path = put_blob(store, b"B" * 7000)[1]
     path.unlink()
     put_blob(store, b"nobody uses me")
     (store / "blobs" / "sha256-abc-partial").write_bytes(b"x")
@@ -201,7 +201,7 @@ def test_locked_model_absent_from_store_is_missing(store):
 
 
 def test_lock_leaves_out_broken_models(store):
-    _, path = put_blob(store, b"A" * 5000)
+    path = put_blob(store, b"A" * 5000)[1]
     path.write_bytes(b"tampered")
     assert sorted(mc.lock_from_store(verify(store))) == ["small:2b"]
 
@@ -248,7 +248,7 @@ def test_cache_skips_unchanged_and_catches_rewrites(store, tmp_path):
     mc.verify_store(str(store), second)
     assert second.bytes_hashed == 0 and second.cache_hits == 5
     # a same-size rewrite with the old mtime put back still changes ctime
-    _, path = put_blob(store, b"A" * 5000)
+    path = put_blob(store, b"A" * 5000)[1]
     info = os.stat(str(path))
     path.write_bytes(b"Z" * 5000)
     os.utime(str(path), ns=(info.st_atime_ns, info.st_mtime_ns))

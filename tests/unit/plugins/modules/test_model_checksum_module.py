@@ -28,7 +28,7 @@ def test_lock_then_enforce_then_tamper(run_module, tmp_path):
     assert ok.kind == "exit" and not ok.result["changed"] and ok.result["summary"]["verified"] == 4
     assert ok.result["bytes_hashed"] > 12000
 
-    _, blob = put_blob(store, b"A" * 5000)
+    blob = put_blob(store, b"A" * 5000)[1]
     data = bytearray(blob.read_bytes())
     data[0] ^= 0xFF
     blob.write_bytes(bytes(data))
