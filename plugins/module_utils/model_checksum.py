@@ -157,6 +157,13 @@ class Cache(object):
         os.replace(tmp, self.path)
 
 
+def _size_or_zero(path):
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
+
+
 class Hasher(object):
     """Hash each distinct file once, in parallel, through the optional cache."""
 
@@ -188,11 +195,16 @@ class Hasher(object):
         return {"state": "ok", "sha256": hexdigest, "size": size, "cached": False}
 
     def hash_all(self, paths, root=None):
-        """{path: result} for each distinct path (each file is read at most once)."""
+        """{path: result} for each distinct path (each file is read at most once).
+
+        Largest files start first, so that one big model layer does not run
+        alone at the end while the other workers sit idle.
+        """
         unique = list(dict.fromkeys(paths))
         if self.workers == 1 or len(unique) < 2:
             results = [self._one(path, root) for path in unique]
         else:
+            unique.sort(key=_size_or_zero, reverse=True)
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
                 results = list(pool.map(lambda p: self._one(p, root), unique))
         out = {}

@@ -46,9 +46,12 @@ options:
     choices: [enforce, warn, quarantine]
     default: enforce
   mode:
-    description: V(verify) checks; V(lock) writes O(lock) from the verified models in the store.
+    description:
+      - V(verify) checks, using the cache when O(cache=true).
+      - V(full) checks and re-reads every file, whatever the cache says.
+      - V(lock) writes O(lock) from the verified models in the store.
     type: str
-    choices: [verify, lock]
+    choices: [verify, full, lock]
     default: verify
   cache:
     description:
@@ -164,7 +167,7 @@ def main():
             files=dict(type="list", elements="dict"),
             lock=dict(type="path"),
             policy=dict(type="str", choices=["enforce", "warn", "quarantine"], default="enforce"),
-            mode=dict(type="str", choices=["verify", "lock"], default="verify"),
+            mode=dict(type="str", choices=["verify", "full", "lock"], default="verify"),
             cache=dict(type="bool", default=False),
             cache_path=dict(type="path", default="/var/lib/llmsec/model_checksum.cache.json"),
             quarantine_dir=dict(type="path", default="/var/lib/llmsec/quarantine"),
@@ -181,6 +184,7 @@ def main():
         lock_mode(module)
     config = dict((key, params[key]) for key in
                   ("store", "files", "lock", "policy", "cache", "cache_path", "quarantine_dir", "workers"))
+    config["cache"] = params["cache"] and params["mode"] != "full"
     if params["lock"] and not os.path.exists(params["lock"]):
         module.fail_json(msg="lock %s does not exist; create it with mode: lock and review it" % params["lock"])
     try:

@@ -77,5 +77,7 @@ def test_cache_option(run_module, tmp_path):
     second = run_module(model_checksum.main, args)
     assert first.result["bytes_hashed"] > 0 and second.result["bytes_hashed"] == 0
     assert second.result["cache_hits"] == 4
+    full = run_module(model_checksum.main, dict(args, mode="full"))
+    assert full.result["bytes_hashed"] == first.result["bytes_hashed"] and full.result["cache_hits"] == 0
     assert os.stat(str(cache)).st_mode & 0o077 == 0
     assert mc.Cache(str(cache)).entries
