@@ -104,14 +104,19 @@ def split_words(value):
         return [value]
 
 
-def parse_environment(value):
-    """An Environment= value, or `systemctl show -p Environment`, as a dict (later wins)."""
-    result = {}
+def assignments(value):
+    """The NAME=value words of an Environment= value, in order, as (name, value) pairs."""
+    pairs = []
     for word in split_words(value):
         key, sep, val = word.partition("=")
         if sep:
-            result[key] = val
-    return result
+            pairs.append((key, val))
+    return pairs
+
+
+def parse_environment(value):
+    """An Environment= value, or `systemctl show -p Environment`, as a dict (later wins)."""
+    return dict(assignments(value))
 
 
 def scan_unit_text(path, text):
@@ -135,13 +140,8 @@ def scan_unit_text(path, text):
         directive = directive.strip()
         value = value.strip()
         if directive == "Environment":
-            assignments = []
-            for word in split_words(value):
-                key, sep, val = word.partition("=")
-                if sep:
-                    assignments.append((key, val))
             found.append({"path": path, "line": start + 1, "end_line": end + 1,
-                          "directive": directive, "value": value, "assignments": assignments})
+                          "directive": directive, "value": value, "assignments": assignments(value)})
         elif directive == "EnvironmentFile":
             found.append({"path": path, "line": start + 1, "end_line": end + 1,
                           "directive": directive, "value": value, "assignments": []})
