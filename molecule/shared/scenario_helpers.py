@@ -21,11 +21,15 @@ def name(host):
     return host.backend.get_hostname()
 
 
-def run_playbook(host, playbook, extra_vars):
-    """Run a scenario playbook on this host only, with extra vars; never raises on failure."""
+APPLY_ROLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apply_role.yml")
+
+
+def run_role(host, role, extra_vars):
+    """Apply a role to this host only, with extra vars, through ansible-playbook; never raises on failure."""
+    extra_vars = dict(extra_vars, role_under_test=role)
     return subprocess.run(
         ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", name(host),
-         playbook, "-e", json.dumps(extra_vars)],
+         APPLY_ROLE, "-e", json.dumps(extra_vars)],
         capture_output=True, text=True, env=os.environ, timeout=600, check=False)
 
 

@@ -7,11 +7,10 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-from scenario_helpers import assert_refused, inventory_host, name, run_playbook, wait_for  # noqa: E402
+from scenario_helpers import assert_refused, inventory_host, name, run_role as apply_role, wait_for  # noqa: E402
 
 HOSTS = ["llmsec-fw-ufw", "llmsec-fw-nft"]
 CLIENT = "llmsec-fw-client"
-SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 testinfra_hosts = ["ansible://" + name for name in HOSTS]
 
@@ -50,7 +49,7 @@ def exposure(client, host_name):
 
 
 def run_role(host, extra_vars):
-    return run_playbook(host, os.path.join(SCENARIO_DIR, "negative.yml"), extra_vars)
+    return apply_role(host, "llmsec.hardening.firewall", extra_vars)
 
 
 def ruleset(host):

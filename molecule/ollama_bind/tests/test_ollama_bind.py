@@ -7,14 +7,13 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-from scenario_helpers import assert_refused, inventory_host, name, run_playbook  # noqa: E402
+from scenario_helpers import assert_refused, inventory_host, name, run_role as apply_role  # noqa: E402
 
 HOSTS = ["llmsec-ollama-bind-host", "llmsec-ollama-bind-trixie"]  # Debian 12 and 13
 CLIENT = "llmsec-ollama-bind-client"
 PORT = 11434
 DROPIN = "/etc/systemd/system/ollama.service.d/50-llmsec-ollama-bind.conf"
 OVERRIDE = "/etc/systemd/system/ollama.service.d/override.conf"
-SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 testinfra_hosts = ["ansible://" + name for name in HOSTS]
 
@@ -43,8 +42,7 @@ def curl_status(host, url, header=None):
 
 
 def run_role(host, extra_vars):
-    """Run the role on this host through ansible-playbook, with the scenario's inventory."""
-    return run_playbook(host, os.path.join(SCENARIO_DIR, "negative.yml"), extra_vars)
+    return apply_role(host, "llmsec.hardening.ollama_bind", extra_vars)
 
 
 def state(host):
