@@ -31,10 +31,10 @@ build() {
     echo "vm: image $hash is up to date"
     return
   fi
-  command -v qemu-system-x86_64 >/dev/null && command -v debootstrap >/dev/null || {
+  if ! command -v qemu-system-x86_64 >/dev/null || ! command -v debootstrap >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 qemu-utils debootstrap e2fsprogs >/dev/null
-  }
+  fi
   mkdir -p "$cache"
   [ -f "$key" ] || ssh-keygen -q -t ed25519 -N '' -C llmsec-test-vm -f "$key"
   root=$(mktemp -d /var/tmp/llmsec-vmroot.XXXXXX)
@@ -71,7 +71,7 @@ start() {
   mkdir -p "$vmdir"
   qemu-img create -q -f qcow2 -F raw -b "$dir/root.img" "$vmdir/root.qcow2"
   # Root first, so that it is vda and the extra disks vdb, vdc, ...
-  local drives=(-drive "file=$vmdir/root.qcow2,if=none,id=root,format=qcow2" -device virtio-blk-pci,drive=root)
+  local drives=(-drive "file=$vmdir/root.qcow2,if=none,id=root,format=qcow2" -device "virtio-blk-pci,drive=root")
   i=0
   for size in "$@"; do
     i=$((i + 1))
