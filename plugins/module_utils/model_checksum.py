@@ -68,10 +68,7 @@ def _open_regular(path, root=None):
         real = os.path.realpath(path)
         if os.path.commonpath([real_root, real]) != real_root:
             raise ChecksumError("%s resolves outside the store" % path)
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        raise
+    info = os.lstat(path)  # FileNotFoundError is the caller's "missing"
     if stat.S_ISLNK(info.st_mode):
         raise ChecksumError("%s is a symlink; it is not followed" % path)
     if not stat.S_ISREG(info.st_mode):

@@ -16,15 +16,16 @@ fi
 [ ${#scenarios[@]} -gt 0 ] || { echo "run-scenarios: no scenario found" >&2; exit 1; }
 
 run_one() {
-  local name=$1 start rc
+  local name=$1 start rc elapsed
   start=$(date +%s)
   molecule test -s "$name" >".build/logs/molecule-$name.log" 2>&1
   rc=$?
-  echo "$name $rc $(( $(date +%s) - start ))" >>.build/logs/molecule-results
+  elapsed=$(( $(date +%s) - start ))
+  echo "$name $rc $elapsed" >>.build/logs/molecule-results
   if [ $rc -eq 0 ]; then
-    printf 'molecule/%-24s PASS  %4ss\n' "$name" "$(( $(date +%s) - start ))"
+    printf 'molecule/%-24s PASS  %4ss\n' "$name" "$elapsed"
   else
-    printf 'molecule/%-24s FAIL  %4ss  (log: .build/logs/molecule-%s.log)\n' "$name" "$(( $(date +%s) - start ))" "$name"
+    printf 'molecule/%-24s FAIL  %4ss  (log: .build/logs/molecule-%s.log)\n' "$name" "$elapsed" "$name"
   fi
 }
 export -f run_one

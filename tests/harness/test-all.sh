@@ -31,6 +31,6 @@ for i in "${!names[@]}"; do
   if [ "${results[$i]}" -eq 0 ]; then status=PASS; passed=$((passed + 1)); else status=FAIL; failed=$((failed + 1)); fi
   printf '  %-14s %s  %5ss\n' "${names[$i]}" "$status" "${times[$i]}"
 done
-[ -f .build/logs/molecule-results ] && sed 's/^/  molecule: /' .build/logs/molecule-results | awk '{printf "  molecule/%-20s %s  %5ss\n", $2, ($3==0?"PASS":"FAIL"), $4}'
+[ -f .build/logs/molecule-results ] && awk '{printf "  molecule/%-20s %s  %5ss\n", $1, ($2==0?"PASS":"FAIL"), $3}' .build/logs/molecule-results
 echo "make test: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
