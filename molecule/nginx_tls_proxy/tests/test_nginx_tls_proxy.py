@@ -1,0 +1,316 @@
+"""Verify nginx_tls_proxy from a second container, as a client and as an attacker would."""
+
+import datetime
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+from scenario_helpers import assert_refused, inventory_host, run_role  # noqa: E402
+
+BASIC = "llmsec-nginx-basic"    # Debian 12, basic auth, Mozilla intermediate
+MTLS = "llmsec-nginx-mtls"      # Debian 13, client certificates, Mozilla modern
+CLIENT = "llmsec-nginx-client"
+ROLE = "llmsec.hardening.nginx_tls_proxy"
+CONF = "/etc/nginx/conf.d/llmsec-ollama.conf"
+ALICE = "alice:alice-test-password"     # inference only
+BOB = "bob:bob-test-password"           # admin
+PKI = "/opt/pki"
+HERE = os.path.dirname(os.path.abspath(__file__))
+GENERATE = json.dumps({"model": "tiny:1b", "prompt": "Why is the sky blue?"})
+CHAT_SSE = json.dumps({"model": "tiny:1b", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+
+
+@pytest.fixture(scope="module")
+def client():
+    """The client container, holding the CA and client certificates that the role exported to the controller."""
+    exported = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "pki")
+    subprocess.run(["docker", "exec", CLIENT, "mkdir", "-p", PKI], check=True)
+    subprocess.run(["docker", "cp", exported + "/.", CLIENT + ":" + PKI], check=True)
+    for script in ("stream_probe.py", "tls_probe.py"):
+        subprocess.run(["docker", "cp", os.path.join(HERE, script), CLIENT + ":/opt/" + script], check=True)
+    return inventory_host(CLIENT)
+
+
+def ca(server):
+    return "%s/%s/ca.crt" % (PKI, server)
+
+
+def client_cert(name):
+    return ["--cert", "%s/%s/%s.crt" % (PKI, MTLS, name), "--key", "%s/%s/%s.key" % (PKI, MTLS, name)]
+
+
+def curl(client, server, path, *args):
+    """(HTTP status, headers, body) of one request from the client; status 0 when no HTTP answer came."""
+    cmd = ["curl", "-sS", "--max-time", "20", "--cacert", ca(server), "-D", "/dev/stderr",
+           "-w", "\n%{http_code}"] + list(args) + ["https://%s%s" % (server, path)]
+    result = client.run(" ".join(shlex.quote(part) for part in cmd))
+    body, _, status = result.stdout.rpartition("\n")
+    return int(status or 0), result.stderr.lower(), body
+
+
+def probe(client, script, *args):
+    out = client.check_output("python3 -W ignore /opt/%s %s" % (script, " ".join(shlex.quote(a) for a in args)))
+    return json.loads(out)
+
+
+def assert_streamed(result):
+    """Lines arrived one by one as the stand-in produced them (6 chunks, 0.3 s apart), not in one buffered lump."""
+    times = result["times"]
+    assert result["status"] == 200, result
+    assert len(times) >= 6, times
+    assert times[-1] - times[0] >= 1.0, times
+    assert sum(1 for a, b in zip(times, times[1:]) if b - a >= 0.15) >= 4, times
+
+
+# --- basic authentication, Debian 12 -------------------------------------------------
+
+def test_no_credentials_get_401(client):
+    status, headers, _ = curl(client, BASIC, "/api/version")
+    assert status == 401
+    assert 'www-authenticate: basic realm="ollama"' in headers
+
+
+def test_wrong_password_gets_401(client):
+    assert curl(client, BASIC, "/api/tags", "-u", "alice:guess")[0] == 401
+
+
+def test_valid_credentials_get_200_over_http2(client):
+    out = client.check_output("curl -s --cacert %s -u %s -o /dev/null -w '%%{http_code} %%{http_version}' https://%s/api/version"
+                              % (ca(BASIC), ALICE, BASIC))
+    assert out == "200 2"
+
+
+def test_ndjson_streams_chunk_by_chunk(client):
+    assert_streamed(probe(client, "stream_probe.py", "https://%s/api/generate" % BASIC,
+                          "--cafile", ca(BASIC), "--user", ALICE, "--body", GENERATE))
+
+
+def test_sse_streams_chunk_by_chunk(client):
+    assert_streamed(probe(client, "stream_probe.py", "https://%s/v1/chat/completions" % BASIC,
+                          "--cafile", ca(BASIC), "--user", ALICE, "--body", CHAT_SSE))
+
+
+def test_model_management_needs_an_admin(client):
+    pull = json.dumps({"model": "other:1b", "stream": False})
+    assert curl(client, BASIC, "/api/pull", "-u", ALICE, "-d", pull)[0] == 403
+    assert curl(client, BASIC, "/api/delete", "-u", ALICE, "-X", "DELETE", "-d", '{"model":"tiny:1b"}')[0] == 403
+    assert curl(client, BASIC, "/api/blobs/sha256:" + "0" * 64, "-u", ALICE, "-I")[0] == 403
+    status, _, body = curl(client, BASIC, "/api/pull", "-u", BOB, "-d", pull)
+    assert status == 200 and "success" in body
+
+
+def test_unauthenticated_admin_request_gets_401_not_403(client):
+    """The admin check runs after authentication: no oracle for who is an admin."""
+    assert curl(client, BASIC, "/api/pull", "-u", "bob:guess", "-d", "{}")[0] == 401
+    assert curl(client, BASIC, "/api/pull", "-d", "{}")[0] == 401
+
+
+def test_unknown_and_account_paths_get_404(client):
+    for path in ("/api/status", "/api/experimental/web_fetch", "/metrics", "/api/../etc/passwd"):
+        assert curl(client, BASIC, path, "-u", BOB, "--path-as-is")[0] in (400, 404), path
+
+
+def test_http_redirects_to_https(client):
+    out = client.check_output("curl -s -o /dev/null -w '%%{http_code} %%{redirect_url}' http://%s/api/tags?x=1" % BASIC)
+    assert out == "301 https://%s/api/tags?x=1" % BASIC
+
+
+def test_tls_1_1_refused_by_the_server(client):
+    result = probe(client, "tls_probe.py", BASIC, "443", "protocol", "TLSv1_1")
+    assert not result["ok"]
+    # The server's alert, not the client's own policy, ended it.
+    assert "ALERT_PROTOCOL_VERSION" in result["error"], result
+
+
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+def test_tls_1_2_and_1_3_accepted(client, version):
+    result = probe(client, "tls_probe.py", BASIC, "443", "protocol", version)
+    assert result["ok"], result
+
+
+def test_no_cipher_weaker_than_intermediate(client):
+    intermediate = {"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+                    "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+                    "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384", "DHE-RSA-CHACHA20-POLY1305"}
+    result = probe(client, "tls_probe.py", BASIC, "443", "ciphers")
+    assert result["offered"] > 100  # the client really tried CBC, RC4, 3DES, NULL, EXPORT ...
+    assert result["accepted"], result
+    assert set(result["accepted"]) <= intermediate, result
+
+
+def test_session_tickets_off(client):
+    out = client.run("openssl s_client -tls1_2 -connect %s:443 -servername %s </dev/null 2>&1" % (BASIC, BASIC)).stdout
+    assert "Cipher is ECDHE" in out, out
+    assert "TLS session ticket:" not in out
+
+
+def test_hsts_and_no_version_disclosure(client):
+    _, headers, _ = curl(client, BASIC, "/api/version", "-u", ALICE)
+    assert "strict-transport-security: max-age=63072000" in headers
+    assert "server: nginx\r\n" in headers
+
+
+def test_host_outside_the_allowlist_rejected(client):
+    """DNS rebinding: a page on evil.example resolves its name to this host."""
+    assert curl(client, BASIC, "/api/version", "-u", ALICE, "-H", "Host: evil.example")[0] == 421
+    out = client.check_output("curl -s -o /dev/null -w '%%{http_code}' -H 'Host: evil.example' http://%s/" % BASIC)
+    assert out == "421"
+
+
+def test_cors_origins_pinned(client):
+    status, headers, _ = curl(client, BASIC, "/api/version", "-u", ALICE, "-H", "Origin: https://chat.example.com")
+    assert status == 200 and "access-control-allow-origin: https://chat.example.com" in headers
+    status, headers, _ = curl(client, BASIC, "/api/version", "-u", ALICE, "-H", "Origin: https://evil.example")
+    assert status == 403 and "access-control-allow-origin" not in headers
+
+
+def test_request_body_limit(client):
+    """16m for inference: a 20 MB prompt never reaches Ollama."""
+    client.check_output("head -c 20000000 /dev/zero | tr '\\0' a > /opt/big-prompt")
+    status, _, _ = curl(client, BASIC, "/api/generate", "-u", ALICE, "-H", "Content-Type: application/json",
+                        "--data-binary", "@/opt/big-prompt")
+    assert status == 413
+
+
+def test_ollama_itself_unreachable_from_the_client(client):
+    assert client.run("curl -s --max-time 5 http://%s:11434/api/version" % BASIC).rc != 0
+
+
+def flood(client, server, *args):
+    """150 requests, 10 at a time (under the connection limit), against 20 r/s with a burst of 40."""
+    url = "https://%s/api/version" % server
+    out = client.check_output("curl -s -Z --parallel-max 10 --cacert %s %s -w '%%{http_code}\\n' %s"
+                              % (ca(server), " ".join(args), " ".join(["-o /dev/null " + url] * 150)))
+    return out.split()
+
+
+def test_flood_from_one_address_gets_429(client):
+    """Limited before authentication, so a password-guessing flood cannot make nginx check bcrypt hashes at will."""
+    codes = flood(client, BASIC)
+    assert "429" in codes and "401" in codes, codes
+    assert set(codes) == {"401", "429"}, codes
+
+
+# --- client certificates, Debian 13 ---------------------------------------------------
+
+def test_mtls_without_a_certificate_refused(client):
+    assert curl(client, MTLS, "/api/version")[0] in (0, 400)
+
+
+def test_mtls_with_a_certificate_accepted(client):
+    status, _, body = curl(client, MTLS, "/api/version", *client_cert("app1"))
+    assert status == 200 and "version" in body
+
+
+def test_mtls_certificate_from_another_ca_refused(client, tmp_path):
+    """A client certificate the attacker signed himself, with an admin's name."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ops")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    (tmp_path / "forged.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "forged.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                            serialization.PrivateFormat.PKCS8,
+                                                            serialization.NoEncryption()))
+    for part in ("crt", "key"):
+        subprocess.run(["docker", "cp", str(tmp_path / ("forged." + part)), CLIENT + ":/opt/forged." + part], check=True)
+    status, _, _ = curl(client, MTLS, "/api/pull", "--cert", "/opt/forged.crt", "--key", "/opt/forged.key", "-d", "{}")
+    assert status in (0, 400)
+
+
+def test_mtls_model_management_needs_the_admin_certificate(client):
+    pull = json.dumps({"model": "other:1b", "stream": False})
+    assert curl(client, MTLS, "/api/pull", "-d", pull, *client_cert("app1"))[0] == 403
+    assert curl(client, MTLS, "/api/pull", "-d", pull, *client_cert("ops"))[0] == 200
+
+
+def test_modern_profile_refuses_tls_1_2(client):
+    assert not probe(client, "tls_probe.py", MTLS, "443", "protocol", "TLSv1_2")["ok"]
+    assert probe(client, "tls_probe.py", MTLS, "443", "protocol", "TLSv1_3")["ok"]
+
+
+def test_flood_from_one_certificate_gets_429(client):
+    codes = flood(client, MTLS, *client_cert("app1"))
+    assert "429" in codes and "200" in codes, codes
+    assert set(codes) == {"200", "429"}, codes
+
+
+def test_mtls_streams_chunk_by_chunk(client):
+    mtls = ["--cert", "%s/%s/app1.crt" % (PKI, MTLS), "--key", "%s/%s/app1.key" % (PKI, MTLS)]
+    assert_streamed(probe(client, "stream_probe.py", "https://%s/api/chat" % MTLS, "--cafile", ca(MTLS),
+                          "--body", json.dumps({"model": "tiny:1b", "messages": [{"role": "user", "content": "hi"}]}),
+                          *mtls))
+
+
+def test_removed_client_is_revoked(client):
+    """Take app1 off the list: its certificate, still within its validity, stops working; ops keeps working."""
+    host = inventory_host(MTLS)
+    result = run_role(host, ROLE, {"nginx_tls_proxy_mtls_clients": [{"name": "ops", "admin": True}]})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert curl(client, MTLS, "/api/version", *client_cert("app1"))[0] in (0, 400)
+    assert curl(client, MTLS, "/api/version", *client_cert("ops"))[0] == 200
+    assert host.file("/etc/llmsec/pki/revoked/app1.crt").exists  # kept, never deleted
+    assert "app1" not in host.check_output("ls /etc/llmsec/pki/clients")
+
+
+# --- bad input: refused before nginx is touched -----------------------------------------
+
+def pem_pair(days_valid=30, days_offset=0):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, BASIC)])
+    start = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=days_offset)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start)
+            .not_valid_after(start + datetime.timedelta(days=days_valid))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(BASIC)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
+
+
+def refused_without_change(extra_vars, message):
+    host = inventory_host(BASIC)
+    before = host.file(CONF).sha256sum, host.check_output("ls /etc/llmsec/nginx")
+    assert_refused(run_role(host, ROLE, extra_vars), message)
+    assert (host.file(CONF).sha256sum, host.check_output("ls /etc/llmsec/nginx")) == before
+    assert host.service("nginx").is_running
+
+
+def test_certificate_not_matching_its_key_refused():
+    cert, _ = pem_pair()
+    _, other_key = pem_pair()
+    refused_without_change({"nginx_tls_proxy_cert_source": "provided", "nginx_tls_proxy_certificate": cert,
+                            "nginx_tls_proxy_private_key": other_key}, "does not match")
+
+
+def test_expired_certificate_refused():
+    cert, key = pem_pair(days_valid=10, days_offset=-30)
+    refused_without_change({"nginx_tls_proxy_cert_source": "provided", "nginx_tls_proxy_certificate": cert,
+                            "nginx_tls_proxy_private_key": key}, "is not valid now")
+
+
+def test_missing_certificate_file_refused():
+    refused_without_change({"nginx_tls_proxy_cert_source": "provided",
+                            "nginx_tls_proxy_certificate_path": "/etc/ssl/missing.crt",
+                            "nginx_tls_proxy_private_key_path": "/etc/ssl/private/missing.key"},
+                           "/etc/ssl/missing.crt) cannot be read")
+
+
+def test_no_users_means_no_proxy_not_an_open_one():
+    refused_without_change({"nginx_tls_proxy_basic_users": []}, "nginx_tls_proxy_basic_users must list")
+
+
+def test_wildcard_origin_refused():
+    refused_without_change({"nginx_tls_proxy_cors_origins": ["*"]}, "nginx_tls_proxy_cors_origins must hold")
