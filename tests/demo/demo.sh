@@ -71,6 +71,10 @@ printf '%-7s| %-52s| %-16s| %-9s| %-11s| %s\n' "" "API from the network" "listen
 echo "$before"
 echo "$after"
 echo "site.yml took $(( $(date +%s) - start )) s"
+docker exec "$PROBE" mkdir -p /opt/pki
+docker cp ".build/demo-pki/$HOST/ca.crt" "$PROBE:/opt/pki/ca.crt"
+https_code() { docker exec "$PROBE" curl -s -m 5 --cacert /opt/pki/ca.crt -o /dev/null -w '%{http_code}' "$@" "https://$HOST/api/version"; }
+echo "nginx_tls_proxy: https://$HOST/api/version from $PROBE (CA exported to .build/demo-pki): $(https_code) without credentials, $(https_code -u demo:demo-only-password) with"
 grep -o '"msg": "[0-9]* blobs verified[^"]*"' .build/demo-site.log | sed 's/"msg": /model_integrity: /' || true
 
 if docker exec "$PROBE" curl -s -m 3 -o /dev/null "http://$HOST:11434/api/version"; then

@@ -18,6 +18,7 @@ from scenario_helpers import assert_refused, inventory_host, run_role  # noqa: E
 
 BASIC = "llmsec-nginx-basic"    # Debian 12, basic auth, Mozilla intermediate
 MTLS = "llmsec-nginx-mtls"      # Debian 13, client certificates, Mozilla modern
+ACME = "llmsec-nginx-acme"      # Debian 12, certificate from Pebble through certbot
 CLIENT = "llmsec-nginx-client"
 ROLE = "llmsec.hardening.nginx_tls_proxy"
 CONF = "/etc/nginx/conf.d/llmsec-ollama.conf"
@@ -262,6 +263,46 @@ def test_removed_client_is_revoked(client):
     assert curl(client, MTLS, "/api/version", *client_cert("ops"))[0] == 200
     assert host.file("/etc/llmsec/pki/revoked/app1.crt").exists  # kept, never deleted
     assert "app1" not in host.check_output("ls /etc/llmsec/pki/clients")
+
+
+# --- ACME (Pebble on the client container) ----------------------------------------------
+
+def served_certificate(client, server):
+    return client.check_output(
+        "openssl s_client -connect %s:443 -servername %s </dev/null 2>/dev/null | openssl x509 -noout -serial -issuer"
+        % (server, server))
+
+
+@pytest.fixture(scope="module")
+def pebble_root(client):
+    """Pebble makes a new root at each start; clients get it from its management API."""
+    client.check_output("curl -sk https://localhost:15000/roots/0 -o /opt/acme/pebble-root.pem")
+    return "/opt/acme/pebble-root.pem"
+
+
+def test_acme_certificate_served(client, pebble_root):
+    assert "Pebble" in served_certificate(client, ACME)
+    out = client.check_output("curl -s --cacert %s -u carol:carol-test-password -o /dev/null -w '%%{http_code}' "
+                              "https://%s/api/version" % (pebble_root, ACME))
+    assert out == "200"
+
+
+def test_acme_renewal_on_the_timer():
+    host = inventory_host(ACME)
+    assert host.service("certbot.timer").is_enabled
+    assert host.service("certbot.timer").is_running
+    env = host.check_output("systemctl show certbot.service -p Environment")
+    assert "REQUESTS_CA_BUNDLE=/etc/llmsec/test-acme-ca.crt" in env
+
+
+def test_acme_renewal_reaches_nginx(client):
+    """A forced renewal (what the timer does near expiry) gets a new certificate, and the hook reloads nginx."""
+    host = inventory_host(ACME)
+    before = served_certificate(client, ACME)
+    host.check_output("REQUESTS_CA_BUNDLE=/etc/llmsec/test-acme-ca.crt "
+                      "certbot renew --force-renewal --no-random-sleep-on-renew -q")
+    after = served_certificate(client, ACME)
+    assert after != before and "Pebble" in after
 
 
 # --- bad input: refused before nginx is touched -----------------------------------------
