@@ -70,8 +70,9 @@ molecule: setup
 	tests/harness/run-scenarios.sh $(SCENARIOS)
 
 # Benchmarks print figures; they are never part of make test.
-bench: venv
+bench: venv packages
 	python3 tests/bench/model_checksum.py $(BENCH_ARGS)
+	python3 tests/bench/seccomp_profiles.py
 
 demo: setup
 	@tests/demo/demo.sh

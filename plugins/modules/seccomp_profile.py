@@ -203,6 +203,9 @@ def main():
             with open(dest, encoding="utf-8", errors="replace") as handle:
                 before = handle.read()
         if not os.path.isdir(os.path.dirname(dest) or "."):
+            if module.check_mode:  # a task before this one would have created it
+                result["changed"] = True
+                module.exit_json(**result)
             module.fail_json(msg="dest: the directory of %s does not exist" % dest, **result)
         if before != content:
             result["changed"] = True

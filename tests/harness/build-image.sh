@@ -50,6 +50,10 @@ rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
 # apt task with cache_valid_time updates them (the apt module goes by mtime).
 touch -d @0 "$root/var/lib/apt/lists"
 
+# mktemp made the rootfs 0700; the tar's "./" entry carries that mode, and the
+# vfs driver (Docker-in-Docker) applies it: non-root users could not exec anything.
+chmod 0755 "$root"
+
 tar -C "$root" -c . | docker import \
   --change 'ENV container=docker' \
   --change 'CMD ["/lib/systemd/systemd"]' \

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test run calls, if any is missing:
 # ShellCheck (ansible-test sanity lints our shell scripts with it) and
-# debootstrap (test host images). apt-get update only when something is missing.
+# debootstrap (test host images) and python3-seccomp (the seccomp unit tests and
+# benchmark compare with libseccomp). apt-get update only when something is missing.
 set -euo pipefail
-wanted=(shellcheck debootstrap)
+wanted=(shellcheck debootstrap python3-seccomp)
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
