@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Regenerate plugins/module_utils/seccomp_data.py from Debian packages.
 
 Needs python3-seccomp (libseccomp's bindings: the syscall tables) and the
@@ -15,6 +14,7 @@ default.json of Docker's seccomp profile from golang-github-docker-docker-dev
 
 import json
 import os
+import pprint
 import subprocess
 import sys
 import textwrap
@@ -58,8 +58,7 @@ def main():
         "",
         "from __future__ import annotations",
         "",
-        "DOCKER_DEFAULT = " + json.dumps(default, indent=1, sort_keys=True)
-        .replace(": null", ": None").replace(": true", ": True").replace(": false", ": False"),
+        "DOCKER_DEFAULT = (\n" + textwrap.indent(pprint.pformat(default, width=110, sort_dicts=True), "    ") + "\n)",
         "",
         "SYSCALLS = {",
     ]

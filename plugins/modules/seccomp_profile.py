@@ -65,7 +65,7 @@ options:
         runc and the dynamic loader need before the program runs).
       - "Accepted: the summary of C(strace -f -c -o FILE CMD), the log of C(strace -f -qq -e trace=all -o FILE
         CMD), or a plain list of names (whitespace or comma separated, C(#) comments)."
-      - Record under real load (model load, inference, pull, GPU initialisation): only exercised paths appear.
+      - "Record under real load (model load, inference, pull, GPU initialisation): only exercised paths appear."
     type: path
   architectures:
     description: Target architectures (x86_64/amd64, aarch64/arm64). Default the host's.

@@ -61,7 +61,7 @@ def main():
         ("ollama + harden, NET_BIND_SERVICE", dict(baseline="ollama", caps=["NET_BIND_SERVICE"])),
     ]:
         start = time.perf_counter()
-        for _ in range(20):
+        for _round in range(20):
             profile, info = seccomp.build_profile(use_libseccomp=False, **kwargs)
         elapsed = (time.perf_counter() - start) / 20
         rows.append((label, info["allowed_count"], len(profile["syscalls"]), elapsed * 1000))

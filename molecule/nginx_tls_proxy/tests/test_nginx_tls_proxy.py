@@ -54,7 +54,7 @@ def curl(client, server, path, *args):
     cmd = ["curl", "-sS", "--max-time", "20", "--cacert", ca(server), "-D", "/dev/stderr",
            "-w", "\n%{http_code}"] + list(args) + ["https://%s%s" % (server, path)]
     result = client.run(" ".join(shlex.quote(part) for part in cmd))
-    body, _, status = result.stdout.rpartition("\n")
+    body, _sep, status = result.stdout.rpartition("\n")
     return int(status or 0), result.stderr.lower(), body
 
 
@@ -75,7 +75,7 @@ def assert_streamed(result):
 # --- basic authentication, Debian 12 -------------------------------------------------
 
 def test_no_credentials_get_401(client):
-    status, headers, _ = curl(client, BASIC, "/api/version")
+    status, headers, _body = curl(client, BASIC, "/api/version")
     assert status == 401
     assert 'www-authenticate: basic realm="ollama"' in headers
 
@@ -105,7 +105,7 @@ def test_model_management_needs_an_admin(client):
     assert curl(client, BASIC, "/api/pull", "-u", ALICE, "-d", pull)[0] == 403
     assert curl(client, BASIC, "/api/delete", "-u", ALICE, "-X", "DELETE", "-d", '{"model":"tiny:1b"}')[0] == 403
     assert curl(client, BASIC, "/api/blobs/sha256:" + "0" * 64, "-u", ALICE, "-I")[0] == 403
-    status, _, body = curl(client, BASIC, "/api/pull", "-u", BOB, "-d", pull)
+    status, _headers, body = curl(client, BASIC, "/api/pull", "-u", BOB, "-d", pull)
     assert status == 200 and "success" in body
 
 
@@ -155,7 +155,7 @@ def test_session_tickets_off(client):
 
 
 def test_hsts_and_no_version_disclosure(client):
-    _, headers, _ = curl(client, BASIC, "/api/version", "-u", ALICE)
+    _status, headers, _body = curl(client, BASIC, "/api/version", "-u", ALICE)
     assert "strict-transport-security: max-age=63072000" in headers
     assert "server: nginx\r\n" in headers
 
@@ -168,16 +168,16 @@ def test_host_outside_the_allowlist_rejected(client):
 
 
 def test_cors_origins_pinned(client):
-    status, headers, _ = curl(client, BASIC, "/api/version", "-u", ALICE, "-H", "Origin: https://chat.example.com")
+    status, headers, _body = curl(client, BASIC, "/api/version", "-u", ALICE, "-H", "Origin: https://chat.example.com")
     assert status == 200 and "access-control-allow-origin: https://chat.example.com" in headers
-    status, headers, _ = curl(client, BASIC, "/api/version", "-u", ALICE, "-H", "Origin: https://evil.example")
+    status, headers, _body = curl(client, BASIC, "/api/version", "-u", ALICE, "-H", "Origin: https://evil.example")
     assert status == 403 and "access-control-allow-origin" not in headers
 
 
 def test_request_body_limit(client):
     """16m for inference: a 20 MB prompt never reaches Ollama."""
     client.check_output("head -c 20000000 /dev/zero | tr '\\0' a > /opt/big-prompt")
-    status, _, _ = curl(client, BASIC, "/api/generate", "-u", ALICE, "-H", "Content-Type: application/json",
+    status, _headers, _body = curl(client, BASIC, "/api/generate", "-u", ALICE, "-H", "Content-Type: application/json",
                         "--data-binary", "@/opt/big-prompt")
     assert status == 413
 
@@ -208,7 +208,7 @@ def test_mtls_without_a_certificate_refused(client):
 
 
 def test_mtls_with_a_certificate_accepted(client):
-    status, _, body = curl(client, MTLS, "/api/version", *client_cert("app1"))
+    status, _headers, body = curl(client, MTLS, "/api/version", *client_cert("app1"))
     assert status == 200 and "version" in body
 
 
@@ -226,7 +226,7 @@ def test_mtls_certificate_from_another_ca_refused(client, tmp_path):
                                                             serialization.NoEncryption()))
     for part in ("crt", "key"):
         subprocess.run(["docker", "cp", str(tmp_path / ("forged." + part)), CLIENT + ":/opt/forged." + part], check=True)
-    status, _, _ = curl(client, MTLS, "/api/pull", "--cert", "/opt/forged.crt", "--key", "/opt/forged.key", "-d", "{}")
+    status, _headers, _body = curl(client, MTLS, "/api/pull", "--cert", "/opt/forged.crt", "--key", "/opt/forged.key", "-d", "{}")
     assert status in (0, 400)
 
 
@@ -330,8 +330,8 @@ def refused_without_change(extra_vars, message):
 
 
 def test_certificate_not_matching_its_key_refused():
-    cert, _ = pem_pair()
-    _, other_key = pem_pair()
+    cert, _unused = pem_pair()
+    _unused, other_key = pem_pair()
     refused_without_change({"nginx_tls_proxy_cert_source": "provided", "nginx_tls_proxy_certificate": cert,
                             "nginx_tls_proxy_private_key": other_key}, "does not match")
 

@@ -60,39 +60,39 @@ def test_harden_denies_the_escape_set(baseline):
 
 
 def test_harden_off_keeps_what_docker_allows_with_the_caps():
-    _, info = build(baseline="docker-default", harden=False, caps=["SYS_ADMIN"], kernel="6.1")
+    _profile, info = build(baseline="docker-default", harden=False, caps=["SYS_ADMIN"], kernel="6.1")
     for name in ("mount", "unshare", "setns", "bpf", "ptrace"):
         assert name in info["allowed"], name
 
 
 def test_deny_wins_over_allow_and_trace():
-    _, info = build(baseline="none", allow=["chmod", "read"], deny=["chmod"], trace_text="chmod\nwrite\n")
+    _profile, info = build(baseline="none", allow=["chmod", "read"], deny=["chmod"], trace_text="chmod\nwrite\n")
     assert "chmod" not in info["allowed"]
     assert {"read", "write"} <= set(info["allowed"])
 
 
 def test_personality_only_safe_values():
-    profile, _ = build(baseline="docker-default")
+    profile, _info = build(baseline="docker-default")
     assert "personality" not in unconditional(profile)
     values = sorted(r["args"][0]["value"] for r in rules_for(profile, "personality"))
     assert values == sorted(s.SAFE_PERSONALITIES)
     # Even when a user allows it plainly, harden keeps it conditional.
-    profile, _ = build(baseline="none", allow=["personality"])
+    profile, _info = build(baseline="none", allow=["personality"])
     assert "personality" not in unconditional(profile)
     assert len(rules_for(profile, "personality")) == len(s.SAFE_PERSONALITIES)
 
 
 def test_personality_plain_without_harden():
-    profile, _ = build(baseline="none", allow=["personality"], harden=False)
+    profile, _info = build(baseline="none", allow=["personality"], harden=False)
     assert "personality" in unconditional(profile)
 
 
 def test_socket_family_rules():
-    profile, _ = build(baseline="docker-default")
+    profile, _info = build(baseline="docker-default")
     assert "socket" not in unconditional(profile)
     conds = sorted((r["args"][0]["op"], r["args"][0]["value"]) for r in rules_for(profile, "socket"))
     assert conds == [("SCMP_CMP_EQ", 39), ("SCMP_CMP_GT", 40), ("SCMP_CMP_LT", 38)]
-    profile, _ = build(baseline="ollama")
+    profile, _info = build(baseline="ollama")
     families = sorted(r["args"][0]["value"] for r in rules_for(profile, "socket"))
     assert families == [1, 2, 10, 16]
 
@@ -101,7 +101,7 @@ def test_socket_family_rules():
 
 def test_clone_namespace_mask_without_sys_admin():
     for baseline in ("docker-default", "ollama"):
-        profile, _ = build(baseline=baseline)
+        profile, _info = build(baseline=baseline)
         assert "clone" not in unconditional(profile)
         (rule,) = rules_for(profile, "clone")
         assert rule["args"] == [{"index": 0, "value": 0x7E020000, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]
@@ -110,39 +110,39 @@ def test_clone_namespace_mask_without_sys_admin():
 
 
 def test_clone_unrestricted_with_sys_admin_and_harden_off():
-    profile, _ = build(baseline="docker-default", caps=["CAP_SYS_ADMIN"], harden=False)
+    profile, _info = build(baseline="docker-default", caps=["CAP_SYS_ADMIN"], harden=False)
     assert "clone" in unconditional(profile) and "clone3" in unconditional(profile)
     assert not [r for r in rules_for(profile, "clone3") if r["action"] == s.ERRNO]
 
 
 def test_arch_conditions_resolved():
-    _, x86 = build(baseline="docker-default")
-    _, arm = build(baseline="docker-default", arches=["aarch64"])
+    _profile, x86 = build(baseline="docker-default")
+    _profile, arm = build(baseline="docker-default", arches=["aarch64"])
     assert "arch_prctl" in x86["allowed"] and "arch_prctl" not in arm["allowed"]
     assert "modify_ldt" in x86["allowed"]
-    both, _ = build(baseline="docker-default", arches=["x86_64", "arm64"])
+    both, _info = build(baseline="docker-default", arches=["x86_64", "arm64"])
     (rule,) = [r for r in both["syscalls"] if r["names"] == ["arch_prctl"]]
     assert rule["includes"] == {"arches": ["amd64"]}
     assert [a["architecture"] for a in both["archMap"]] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"]
 
 
 def test_min_kernel_condition():
-    _, old = build(baseline="docker-default", harden=False, kernel="4.4.0")
-    _, new = build(baseline="docker-default", harden=False, kernel="6.1.0-13-amd64")
+    _profile, old = build(baseline="docker-default", harden=False, kernel="4.4.0")
+    _profile, new = build(baseline="docker-default", harden=False, kernel="6.1.0-13-amd64")
     assert "ptrace" not in old["allowed"] and "ptrace" in new["allowed"]
 
 
 def test_capability_names_normalised():
-    _, plain = build(baseline="docker-default", caps=["SYS_CHROOT"], harden=False)
-    _, prefixed = build(baseline="docker-default", caps=["CAP_SYS_CHROOT"], harden=False)
-    _, none = build(baseline="docker-default", harden=False)
+    _profile, plain = build(baseline="docker-default", caps=["SYS_CHROOT"], harden=False)
+    _profile, prefixed = build(baseline="docker-default", caps=["CAP_SYS_CHROOT"], harden=False)
+    _profile, none = build(baseline="docker-default", harden=False)
     assert "chroot" in plain["allowed"] and plain == prefixed and "chroot" not in none["allowed"]
 
 
 def test_docker_default_counts():
     """x86_64 names only; Docker's own count (about 370) adds the 32-bit ABI we do not map."""
-    _, dd = build(baseline="docker-default", harden=False)
-    _, ollama = build(baseline="ollama")
+    _profile, dd = build(baseline="docker-default", harden=False)
+    _profile, ollama = build(baseline="ollama")
     assert 280 <= dd["allowed_count"] <= 300
     assert ollama["allowed_count"] < dd["allowed_count"]
     assert dd["unknown_in_baseline"]  # 32-bit-only names of the baseline are left out, and said so
@@ -150,7 +150,7 @@ def test_docker_default_counts():
 
 
 def test_ollama_baseline_keeps_arch_specific_names_apart():
-    _, arm = build(baseline="ollama", arches=["aarch64"])
+    _profile, arm = build(baseline="ollama", arches=["aarch64"])
     assert "open" not in arm["allowed"] and "openat" in arm["allowed"]
     assert "open" in arm["unknown_in_baseline"]
 
@@ -204,7 +204,7 @@ def test_from_trace_merges_the_runtime_base():
 
 
 def test_empty_trace_gives_the_runtime_base_only():
-    _, info = build(baseline="none", trace_text="")
+    _profile, info = build(baseline="none", trace_text="")
     assert set(info["allowed"]) == {n for n in s.RUNTIME_BASE if n in s.seccomp_data.SYSCALLS["SCMP_ARCH_X86_64"]}
 
 
@@ -237,7 +237,7 @@ def test_bad_baseline():
 
 def test_huge_allow_list():
     names = list(s.seccomp_data.SYSCALLS["SCMP_ARCH_X86_64"]) * 50
-    _, info = build(baseline="none", allow=names, harden=False)
+    _profile, info = build(baseline="none", allow=names, harden=False)
     assert info["allowed_count"] == len(s.seccomp_data.SYSCALLS["SCMP_ARCH_X86_64"])
 
 
@@ -275,7 +275,7 @@ def docker():
 @pytest.mark.parametrize("baseline", ["docker-default", "ollama"])
 def test_docker_accepts_and_enforces_the_profile(docker, tmp_path, baseline):
     """The container starts under the profile; SYS_ADMIN is granted, yet mount and unshare get EPERM."""
-    profile, _ = s.build_profile(baseline=baseline, caps=[])
+    profile, _info = s.build_profile(baseline=baseline, caps=[])
     result = docker_run(tmp_path, profile, "echo started; mount -t tmpfs none /mnt; unshare -U true; echo rc=$?")
     assert "started" in result.stdout, result.stderr
     assert "Operation not permitted" in result.stderr, result.stderr
@@ -284,6 +284,6 @@ def test_docker_accepts_and_enforces_the_profile(docker, tmp_path, baseline):
 
 def test_docker_refuses_nothing_it_needs_without_harden(docker, tmp_path):
     """Control: the same mount works when the profile does not deny it (the test above can fail)."""
-    profile, _ = s.build_profile(baseline="docker-default", caps=["SYS_ADMIN"], harden=False)
+    profile, _info = s.build_profile(baseline="docker-default", caps=["SYS_ADMIN"], harden=False)
     result = docker_run(tmp_path, profile, "mount -t tmpfs none /mnt && echo mounted")
     assert "mounted" in result.stdout, result.stderr
