@@ -1,0 +1,164 @@
+"""Verify encrypted_model_volume inside a real kernel (qemu VM): LUKS2, read-only mounts, data safety, reboot."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+from scenario_helpers import assert_refused, inventory_host, run_role  # noqa: E402
+
+VM = "llmsec-luks-vm"
+ROLE = "llmsec.hardening.encrypted_model_volume"
+TARGET = "/dev/disk/by-id/virtio-llmsec-disk1"
+PRECIOUS = "/dev/disk/by-id/virtio-llmsec-disk2"
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
+
+testinfra_hosts = ["ansible://" + VM]
+
+
+def mount_options(host, path="/models"):
+    return host.check_output("findmnt -no OPTIONS --mountpoint %s" % path).split(",")
+
+
+def header(host, device=TARGET):
+    """The LUKS header area, hashed: it must not change when the role refuses."""
+    return host.check_output("head -c 16777216 %s | sha256sum" % device)
+
+
+# --- converge --------------------------------------------------------------------------
+
+def test_luks2_with_the_configured_cipher(host):
+    dump = host.check_output("cryptsetup luksDump %s" % TARGET)
+    assert "Version:       \t2" in dump
+    assert "cipher: aes-xts-plain64" in dump
+    assert "Key:        512 bits" in dump
+    assert "PBKDF:      argon2id" in dump
+
+
+def test_mapping_active_and_mounted_read_only(host):
+    assert "is active" in host.check_output("cryptsetup status llmsec-models")
+    assert host.check_output("findmnt -no SOURCE --mountpoint /models") == "/dev/mapper/llmsec-models"
+    opts = mount_options(host)
+    assert opts[0] == "ro" and {"nodev", "nosuid", "noexec"} <= set(opts)
+
+
+def test_write_fails_with_erofs(host):
+    out = host.run("touch /models/planted")
+    assert out.rc != 0 and "Read-only file system" in out.stderr
+
+
+def test_ollama_can_read(host):
+    assert host.run("runuser -u ollama -- ls /models").rc == 0
+    assert host.run("runuser -u nobody -- ls /models").rc != 0
+
+
+def test_key_is_root_only(host):
+    key = host.file("/etc/llmsec/keys/llmsec-models.key")
+    assert key.user == "root" and key.mode == 0o400
+    assert host.file("/etc/llmsec/keys").mode == 0o700
+
+
+def test_boot_configuration(host):
+    assert "llmsec-models UUID=" in host.file("/etc/crypttab").content_string
+    assert "/models ext4 ro,nodev,nosuid,noexec,nofail" in host.file("/etc/fstab").content_string
+
+
+# --- attacks and mistakes ------------------------------------------------------------------
+
+def test_disk_with_data_refused_even_with_allow_format(host):
+    """disk2 holds ext4 with a model file: the role must refuse, and the file must be intact."""
+    result = run_role(host, ROLE, {"encrypted_model_volume_device": PRECIOUS, "encrypted_model_volume_name": "other",
+                                   "encrypted_model_volume_mount": "/other", "encrypted_model_volume_allow_format": True})
+    assert_refused(result, "Refusing to format %s" % PRECIOUS)
+    assert "TYPE=ext4" in result.stdout
+    assert host.run("cryptsetup isLuks %s" % PRECIOUS).rc != 0
+    host.check_output("mkdir -p /mnt/check && mount -o ro %s /mnt/check" % PRECIOUS)
+    try:
+        digest = host.check_output("sha256sum /mnt/check/model.gguf").split()[0]
+    finally:
+        host.run("umount /mnt/check")
+    assert digest == host.file("/root/precious.sha256").content_string.strip()
+
+
+def test_unknown_data_without_signature_refused(host):
+    """Random bytes with no signature (an overwritten header, a raw dump) are data too."""
+    host.check_output("truncate -s 16M /var/tmp/raw.img && head -c 4096 /dev/urandom | dd of=/var/tmp/raw.img conv=notrunc status=none")
+    before = host.check_output("sha256sum /var/tmp/raw.img")
+    result = run_role(host, ROLE, {"encrypted_model_volume_device": "", "encrypted_model_volume_container_file": "/var/tmp/raw.img",
+                                   "encrypted_model_volume_name": "raw", "encrypted_model_volume_mount": "/raw"})
+    assert_refused(result, "data in its first MiB with no known signature")
+    assert host.check_output("sha256sum /var/tmp/raw.img") == before
+
+
+def test_empty_disk_needs_allow_format(host):
+    host.check_output("truncate -s 32M /var/tmp/empty.img")
+    result = run_role(host, ROLE, {"encrypted_model_volume_device": "", "encrypted_model_volume_container_file": "/var/tmp/empty.img",
+                                   "encrypted_model_volume_allow_format": False, "encrypted_model_volume_name": "empty",
+                                   "encrypted_model_volume_mount": "/empty"})
+    assert_refused(result, "Set encrypted_model_volume_allow_format: true")
+    assert host.run("cryptsetup isLuks /var/tmp/empty.img").rc != 0
+
+
+def test_wrong_key_refused_and_volume_untouched(host):
+    before = header(host)
+    result = run_role(host, ROLE, {"encrypted_model_volume_keyfile_content": "not-the-key"})
+    assert_refused(result, "does not open %s" % TARGET)
+    assert header(host) == before
+    assert "is active" in host.check_output("cryptsetup status llmsec-models")
+    # The refused run must not have left the wrong key behind either.
+    host.check_output("cryptsetup open --test-passphrase --key-file /etc/llmsec/keys/llmsec-models.key %s" % TARGET)
+
+
+def test_maintenance_then_read_only_again(host):
+    result = run_role(host, ROLE, {"encrypted_model_volume_maintenance": True})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert mount_options(host)[0] == "rw"
+    host.check_output("head -c 65536 /dev/urandom > /models/new-model.gguf && chown ollama: /models/new-model.gguf")
+    result = run_role(host, ROLE, {})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert mount_options(host)[0] == "ro"
+    assert host.run("runuser -u ollama -- cat /models/new-model.gguf > /dev/null").rc == 0
+
+
+def test_container_file_mode(host):
+    extra = {"encrypted_model_volume_device": "", "encrypted_model_volume_container_file": "/var/lib/llmsec-models.luks",
+             "encrypted_model_volume_container_size": "48M", "encrypted_model_volume_name": "llmsec-models-file",
+             "encrypted_model_volume_mount": "/models-file"}
+    result = run_role(host, ROLE, extra)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "is active" in host.check_output("cryptsetup status llmsec-models-file")
+    assert "loop" in host.check_output("cryptsetup status llmsec-models-file")
+    assert mount_options(host, "/models-file")[0] == "ro"
+    assert "llmsec-models-file /var/lib/llmsec-models.luks" in host.file("/etc/crypttab").content_string
+    again = run_role(host, ROLE, extra)
+    assert "changed=0" in again.stdout, again.stdout[-3000:]
+
+
+# --- reboot (last: it restarts the VM) ------------------------------------------------------
+
+def test_reboot_brings_both_volumes_back_read_only():
+    host = inventory_host(VM)
+    port = 22230  # create.yml
+    boot_id = host.file("/proc/sys/kernel/random/boot_id").content_string
+    host.run("systemd-run --on-active=1 systemctl reboot")
+    deadline = time.time() + 300
+    up = False
+    while time.time() < deadline:
+        time.sleep(5)
+        probe = subprocess.run([os.path.join(REPO, "tests", "harness", "vm.sh"), "ssh", str(port),
+                                "cat /proc/sys/kernel/random/boot_id"], capture_output=True, text=True, check=False)
+        if probe.returncode == 0 and probe.stdout.strip() and probe.stdout != boot_id:
+            up = True
+            break
+    assert up, "the VM did not come back within 300 s"
+    host = inventory_host(VM)
+    for name, path in (("llmsec-models", "/models"), ("llmsec-models-file", "/models-file")):
+        deadline = time.time() + 60
+        while time.time() < deadline and host.run("findmnt --mountpoint %s" % path).rc != 0:
+            time.sleep(2)
+        assert "is active" in host.check_output("cryptsetup status %s" % name)
+        assert mount_options(host, path)[0] == "ro", path
+    assert host.run("touch /models/after-reboot").rc != 0
