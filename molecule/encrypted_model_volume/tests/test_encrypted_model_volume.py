@@ -73,7 +73,7 @@ def test_disk_with_data_refused_even_with_allow_format(host):
     result = run_role(host, ROLE, {"encrypted_model_volume_device": PRECIOUS, "encrypted_model_volume_name": "other",
                                    "encrypted_model_volume_mount": "/other", "encrypted_model_volume_allow_format": True})
     assert_refused(result, "Refusing to format %s" % PRECIOUS)
-    assert "TYPE=ext4" in result.stdout
+    assert "TYPE=ext4" in result.stdout + result.stderr
     assert host.run("cryptsetup isLuks %s" % PRECIOUS).rc != 0
     host.check_output("mkdir -p /mnt/check && mount -o ro %s /mnt/check" % PRECIOUS)
     try:

@@ -287,6 +287,12 @@ def test_acme_certificate_served(client, pebble_root):
     assert out == "200"
 
 
+def test_ocsp_stapling_follows_the_certificate():
+    """Pebble's certificates name an OCSP responder, the internal CA's do not."""
+    assert "ssl_stapling on;" in inventory_host(ACME).file(CONF).content_string
+    assert "ssl_stapling" not in inventory_host(BASIC).file(CONF).content_string
+
+
 def test_acme_renewal_on_the_timer():
     host = inventory_host(ACME)
     assert host.service("certbot.timer").is_enabled
