@@ -24,12 +24,12 @@ def name(host):
 APPLY_ROLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apply_role.yml")
 
 
-def run_role(host, role, extra_vars):
-    """Apply a role to this host only, with extra vars, through ansible-playbook; never raises on failure."""
+def run_role(host, role, extra_vars, args=()):
+    """Apply a role to this host only, with extra vars (and ansible-playbook args such as --check); never raises."""
     extra_vars = dict(extra_vars, role_under_test=role)
     return subprocess.run(
         ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", name(host),
-         APPLY_ROLE, "-e", json.dumps(extra_vars)],
+         APPLY_ROLE, "-e", json.dumps(extra_vars)] + list(args),
         capture_output=True, text=True, env=os.environ, timeout=600, check=False)
 
 

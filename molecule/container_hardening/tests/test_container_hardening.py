@@ -26,11 +26,11 @@ def image_ref(host):
     return host.file("/root/ollama-image/ref").content_string.strip()
 
 
-def apply(host, **extra):
+def apply(host, args=(), **extra):
     extra.setdefault("container_hardening_image", image_ref(host))
     extra.setdefault("container_hardening_memory", "1g")
     extra.setdefault("container_hardening_nofile", 16384)  # as converge.yml
-    return run_role(host, ROLE, extra)
+    return run_role(host, ROLE, extra, args)
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +151,16 @@ def test_second_run_does_not_recreate(host):
     result = apply(host)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "changed=0" in result.stdout
+    assert inspect(host)["Id"] == before
+
+
+def test_drift_from_the_pin_reported(host):
+    """A new pin (an image update) is reported against what runs; check mode changes nothing."""
+    before = inspect(host)["Id"]
+    pin = host.file("/root/ollama-image/ref-next").content_string.strip()
+    result = apply(host, args=["--check"], container_hardening_image=pin)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "it will be" in result.stdout and pin in result.stdout
     assert inspect(host)["Id"] == before
 
 

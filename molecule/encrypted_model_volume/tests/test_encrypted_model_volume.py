@@ -5,8 +5,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
 from scenario_helpers import assert_refused, inventory_host, run_role  # noqa: E402
 
@@ -135,6 +133,23 @@ def test_container_file_mode(host):
     assert "llmsec-models-file /var/lib/llmsec-models.luks" in host.file("/etc/crypttab").content_string
     again = run_role(host, ROLE, extra)
     assert "changed=0" in again.stdout, again.stdout[-3000:]
+
+
+def test_key_rotation_never_loses_a_working_key(host):
+    """The README's rotation: add the new key to a slot, then make it the main key; both open the volume."""
+    old = "molecule-test-key-not-a-secret-0123456789abcdef"  # molecule.yml
+    new = "rotated-key-for-the-test-fedcba9876543210"
+    result = run_role(host, ROLE, {"encrypted_model_volume_extra_keys": [new]})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert host.check_output("cryptsetup luksDump %s | grep -c '^  [0-9]: luks2'" % TARGET) == "2"
+    again = run_role(host, ROLE, {"encrypted_model_volume_extra_keys": [new]})
+    assert "changed=0" in again.stdout, again.stdout[-3000:]  # the slot is not added twice
+    result = run_role(host, ROLE, {"encrypted_model_volume_keyfile_content": new,
+                                   "encrypted_model_volume_extra_keys": [old]})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert host.file("/etc/llmsec/keys/llmsec-models.key").content_string == new
+    for key in (old, new):
+        assert host.run("printf %%s %s | cryptsetup open --test-passphrase --key-file=- %s" % (key, TARGET)).rc == 0
 
 
 # --- reboot (last: it restarts the VM) ------------------------------------------------------

@@ -177,8 +177,8 @@ def test_cors_origins_pinned(client):
 def test_request_body_limit(client):
     """16m for inference: a 20 MB prompt never reaches Ollama."""
     client.check_output("head -c 20000000 /dev/zero | tr '\\0' a > /opt/big-prompt")
-    status, _headers, _body = curl(client, BASIC, "/api/generate", "-u", ALICE, "-H", "Content-Type: application/json",
-                        "--data-binary", "@/opt/big-prompt")
+    status, _headers, _body = curl(client, BASIC, "/api/generate", "-u", ALICE,
+                                   "-H", "Content-Type: application/json", "--data-binary", "@/opt/big-prompt")
     assert status == 413
 
 
