@@ -260,14 +260,19 @@ def _baseline_rules(baseline, arches, caps, kernel):
     raise SeccompError("baseline must be docker-default, ollama or none, not %r" % baseline)
 
 
-def _harden_socket(rules):
-    """socket(2) with any family but AF_ALG and AF_VSOCK, in place of an unconditional allow."""
+def _take_unconditional(rules, name):
+    """Remove name from the unconditional allow rules; True if it was there."""
     had = False
     for rule in rules:
-        if rule["action"] == ALLOW and not rule.get("args") and "socket" in rule["names"]:
-            rule["names"] = [n for n in rule["names"] if n != "socket"]
+        if rule["action"] == ALLOW and not rule.get("args") and name in rule["names"]:
+            rule["names"] = [n for n in rule["names"] if n != name]
             had = True
-    if had:
+    return had
+
+
+def _harden_socket(rules):
+    """socket(2) with any family but AF_ALG and AF_VSOCK, in place of an unconditional allow."""
+    if _take_unconditional(rules, "socket"):
         rules.append(_rule(["socket"], args=[_arg(0, AF_ALG, "SCMP_CMP_LT")]))
         rules.append(_rule(["socket"], args=[_arg(0, AF_ALG + 1)]))
         rules.append(_rule(["socket"], args=[_arg(0, AF_VSOCK, "SCMP_CMP_GT")]))
@@ -275,14 +280,9 @@ def _harden_socket(rules):
 
 def _harden_personality(rules):
     """personality(2) only with the safe values."""
-    had = False
-    for rule in rules:
-        if rule["action"] == ALLOW and not rule.get("args") and "personality" in rule["names"]:
-            rule["names"] = [n for n in rule["names"] if n != "personality"]
-            had = True
-    present = {rule["args"][0]["value"] for rule in rules
-               if rule["names"] == ["personality"] and rule.get("args")}
-    if had:
+    if _take_unconditional(rules, "personality"):
+        present = {rule["args"][0]["value"] for rule in rules
+                   if rule["names"] == ["personality"] and rule.get("args")}
         rules.extend(_rule(["personality"], args=[_arg(0, v)]) for v in SAFE_PERSONALITIES if v not in present)
 
 

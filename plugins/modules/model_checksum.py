@@ -158,6 +158,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.llmsec.hardening.plugins.module_utils import model_checksum as mc
+from ansible_collections.llmsec.hardening.plugins.module_utils.files import write_file
 
 
 def main():
@@ -216,15 +217,9 @@ def lock_mode(module):
     if result["changed"] and module._diff:
         result["diff"] = dict(before_header=path, after_header=path, before=before, after=content)
     if result["changed"] and not module.check_mode:
-        if not os.path.isdir(os.path.dirname(path) or "."):
-            os.makedirs(os.path.dirname(path), 0o755)
         if before:
             result["backup_file"] = module.backup_local(path)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as handle:
-            handle.write(content)
-        os.chmod(tmp, 0o644)
-        module.atomic_move(tmp, path)
+        write_file(module, path, content, 0o644)
     for line in mc.problems(result):
         module.warn("left out of the lock: " + line)
     module.exit_json(**result)

@@ -153,12 +153,12 @@ dest:
 """
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.llmsec.hardening.plugins.module_utils import seccomp
+from ansible_collections.llmsec.hardening.plugins.module_utils.files import write_file
 
 
 def main():
@@ -212,10 +212,7 @@ def main():
             if module._diff:
                 result["diff"] = dict(before=before, after=content, before_header=dest, after_header=dest)
             if not module.check_mode:
-                fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest) or ".", prefix=".seccomp-")
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(content)
-                module.atomic_move(tmp, dest)
+                write_file(module, dest, content, 0o644)
         file_args = module.load_file_common_arguments(params, path=dest)
         if file_args.get("mode") is None:
             file_args["mode"] = "0644"

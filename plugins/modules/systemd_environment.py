@@ -109,12 +109,12 @@ effective:
 """
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.llmsec.hardening.plugins.module_utils import systemd_env
+from ansible_collections.llmsec.hardening.plugins.module_utils.files import write_file
 
 
 def read_text(path):
@@ -137,17 +137,6 @@ def systemctl_show(module, unit_name):
         key, dummy, value = line.partition("=")
         props[key] = value.strip()
     return props
-
-
-def write_file(module, path, content, mode):
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".llmsec-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(content)
-    os.chmod(tmp, mode)
-    module.atomic_move(tmp, path)
 
 
 def main():

@@ -214,16 +214,9 @@ def test_mtls_with_a_certificate_accepted(client):
 
 def test_mtls_certificate_from_another_ca_refused(client, tmp_path):
     """A client certificate the attacker signed himself, with an admin's name."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ops")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
-    (tmp_path / "forged.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "forged.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                            serialization.PrivateFormat.PKCS8,
-                                                            serialization.NoEncryption()))
+    cert, key = pem_pair(common_name="ops")
+    (tmp_path / "forged.crt").write_text(cert)
+    (tmp_path / "forged.key").write_text(key)
     for part in ("crt", "key"):
         subprocess.run(["docker", "cp", str(tmp_path / ("forged." + part)), CLIENT + ":/opt/forged." + part], check=True)
     status, _headers, _body = curl(client, MTLS, "/api/pull", "--cert", "/opt/forged.crt", "--key", "/opt/forged.key", "-d", "{}")
@@ -313,14 +306,15 @@ def test_acme_renewal_reaches_nginx(client):
 
 # --- bad input: refused before nginx is touched -----------------------------------------
 
-def pem_pair(days_valid=30, days_offset=0):
+def pem_pair(days_valid=30, days_offset=0, common_name=BASIC):
+    """A self-signed certificate and its key, as PEM text."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, BASIC)])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     start = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=days_offset)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(start)
             .not_valid_after(start + datetime.timedelta(days=days_valid))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(BASIC)]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
             .sign(key, hashes.SHA256()))
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
