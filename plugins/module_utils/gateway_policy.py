@@ -1,0 +1,469 @@
+# Copyright (c) 2026, llmsec.hardening contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Who may do what with the model: JWT claims, roles and the audit record.
+
+Shared by the jwt_token module (which mints claims) and the auth_gateway
+service (which checks them). Pure Python: signatures are PyJWT's business,
+everything a signature does not prove is checked here.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import hmac
+import json
+import re
+import secrets
+
+ROLES = ("inference_consumer", "prompt_engineer", "model_admin", "auditor")
+ALGORITHMS = ("EdDSA", "ES256", "RS256", "HS256")
+DEFAULT_MAX_TTL = 900
+DEFAULT_LEEWAY = 30
+DEFAULT_REGISTRY = "registry.ollama.ai"
+
+# What each role may do by default. "create_from_base" is create limited to
+# the allowed bases, with no uploaded files or adapters.
+DEFAULT_ROLE_ACTIONS = {
+    "inference_consumer": ["list", "inference"],
+    "prompt_engineer": ["list", "inference", "show", "create_from_base"],
+    "model_admin": ["list", "show", "pull", "push", "create", "copy", "delete", "blobs"],
+    "auditor": ["metrics", "audit"],
+}
+ACTIONS = ("list", "inference", "show", "create_from_base", "create", "pull", "push", "copy", "delete",
+           "blobs", "metrics", "audit")
+
+# Ollama's routes (server/routes.go), grouped. Anything else is denied,
+# including the account and cloud routes (/api/me, /api/experimental/...).
+ROUTES = {
+    ("GET", "/"): "list", ("HEAD", "/"): "list",
+    ("GET", "/api/version"): "list", ("HEAD", "/api/version"): "list",
+    ("GET", "/api/tags"): "list", ("HEAD", "/api/tags"): "list",
+    ("GET", "/api/ps"): "list",
+    ("GET", "/v1/models"): "list",
+    ("POST", "/api/show"): "show",
+    ("POST", "/api/generate"): "inference",
+    ("POST", "/api/chat"): "inference",
+    ("POST", "/api/embed"): "inference",
+    ("POST", "/api/embeddings"): "inference",
+    ("POST", "/v1/chat/completions"): "inference",
+    ("POST", "/v1/completions"): "inference",
+    ("POST", "/v1/embeddings"): "inference",
+    ("POST", "/v1/responses"): "inference",
+    ("POST", "/v1/messages"): "inference",
+    ("POST", "/api/create"): "create",
+    ("POST", "/api/pull"): "pull",
+    ("POST", "/api/push"): "push",
+    ("POST", "/api/copy"): "copy",
+    ("DELETE", "/api/delete"): "delete",
+    ("GET", "/llmsec/metrics"): "metrics",
+    ("POST", "/llmsec/audit/verify"): "audit",
+}
+PREFIX_ROUTES = (
+    (("GET",), "/v1/models/", "list"),
+    (("POST", "HEAD"), "/api/blobs/", "blobs"),
+)
+MODEL_FIELDS = {
+    "show": ("model", "name"),
+    "inference": ("model",),
+    "create": ("model", "name"),
+    "pull": ("model", "name"),
+    "push": ("model", "name"),
+    "delete": ("model", "name"),
+}
+_NAME_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_HOST_PART = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
+
+
+class PolicyError(ValueError):
+    """A configuration or an input is wrong; the message names it."""
+
+
+class Denied(Exception):
+    """A request is refused. status is the HTTP status, reason a short metric label."""
+
+    def __init__(self, status, reason, message):
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+# --------------------------------------------------------------------------
+# Claims
+# --------------------------------------------------------------------------
+
+def build_claims(subject, role, ttl, issuer, audience, now, models=None, max_ttl=DEFAULT_MAX_TTL,
+                 not_before=None, jti=None):
+    """The claim set of a scoped, short-lived token, checked like the gateway checks it."""
+    if not subject or not isinstance(subject, str):
+        raise PolicyError("subject must be a non-empty string")
+    if role not in ROLES:
+        raise PolicyError("role must be one of %s, not %r" % (", ".join(ROLES), role))
+    if not isinstance(ttl, int) or ttl <= 0:
+        raise PolicyError("ttl must be a positive number of seconds")
+    if ttl > max_ttl:
+        raise PolicyError("ttl %d is over the lifetime cap max_ttl=%d" % (ttl, max_ttl))
+    if not issuer:
+        raise PolicyError("issuer must be set")
+    if not audience:
+        raise PolicyError("audience must be set")
+    now = int(now)
+    claims = {
+        "iss": issuer,
+        "sub": subject,
+        "aud": audience,
+        "iat": now,
+        "nbf": int(not_before) if not_before is not None else now,
+        "exp": now + ttl,
+        "jti": jti or secrets.token_urlsafe(12),
+        "role": role,
+    }
+    if models is not None:
+        claims["models"] = [validate_pattern(pattern, "models") for pattern in models]
+    return claims
+
+
+def check_claims(claims, now, issuer, audience, max_ttl=DEFAULT_MAX_TTL, leeway=DEFAULT_LEEWAY):
+    """Check a verified token's claims. Returns them; raises Denied(401, reason)."""
+    def deny(reason, message):
+        raise Denied(401, reason, message)
+
+    if not isinstance(claims, dict):
+        deny("malformed", "the token's payload is not an object")
+    for name in ("exp", "iat"):
+        value = claims.get(name)
+        if value is None:
+            deny("missing_claim", "the token has no %s" % name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            deny("malformed", "%s must be a number" % name)
+    nbf = claims.get("nbf", claims["iat"])
+    if isinstance(nbf, bool) or not isinstance(nbf, (int, float)):
+        deny("malformed", "nbf must be a number")
+    if claims["exp"] <= now - leeway:
+        deny("expired", "the token has expired")
+    if nbf > now + leeway:
+        deny("not_yet_valid", "the token is not valid yet (nbf)")
+    if claims["iat"] > now + leeway:
+        deny("not_yet_valid", "the token was issued in the future (iat)")
+    if claims["exp"] - claims["iat"] > max_ttl:
+        deny("lifetime", "the token's lifetime exceeds %d s" % max_ttl)
+    if claims.get("iss") != issuer:
+        deny("issuer", "wrong issuer")
+    aud = claims.get("aud")
+    if not (aud == audience or (isinstance(aud, list) and audience in aud)):
+        deny("audience", "wrong audience")
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        deny("missing_claim", "the token has no subject")
+    if claims.get("role") not in ROLES:
+        deny("role", "the token's role is not one of %s" % ", ".join(ROLES))
+    models = claims.get("models")
+    if models is not None and (not isinstance(models, list)
+                               or not all(isinstance(item, str) and item for item in models)):
+        deny("malformed", "models must be a list of names")
+    return claims
+
+
+# --------------------------------------------------------------------------
+# Keys
+# --------------------------------------------------------------------------
+
+def parse_keys(keys):
+    """Check the key list: [{kid, alg, public_key | secret}] -> {kid: key}."""
+    if not keys:
+        raise PolicyError("auth_gateway_jwt_keys must list at least one key")
+    result = {}
+    for index, key in enumerate(keys):
+        where = "auth_gateway_jwt_keys[%d]" % index
+        if not isinstance(key, dict):
+            raise PolicyError("%s must be a dict with kid, alg and public_key or secret" % where)
+        kid, alg = key.get("kid"), key.get("alg")
+        if not kid or not isinstance(kid, str):
+            raise PolicyError("%s.kid must be a non-empty string" % where)
+        if kid in result:
+            raise PolicyError("%s.kid %r is listed twice" % (where, kid))
+        if alg not in ALGORITHMS:
+            raise PolicyError("%s.alg must be one of %s, not %r" % (where, ", ".join(ALGORITHMS), alg))
+        if alg == "HS256":
+            # secret_credential names a secret the service reads from systemd's credentials.
+            if not key.get("secret") and not key.get("secret_credential"):
+                raise PolicyError("%s needs secret for alg HS256" % where)
+            if key.get("secret") and len(str(key["secret"]).encode("utf-8")) < 32:
+                raise PolicyError("%s.secret must be at least 32 bytes for HS256" % where)
+        else:
+            material = key.get("public_key")
+            if not material or not isinstance(material, str):
+                raise PolicyError("%s needs public_key for alg %s" % (where, alg))
+            if "PRIVATE KEY" in material:
+                raise PolicyError("%s.public_key holds a private key: gateways get public keys only" % where)
+            if "-----BEGIN PUBLIC KEY-----" not in material:
+                raise PolicyError("%s.public_key must be a PEM public key" % where)
+        result[kid] = dict(key)
+    return result
+
+
+def select_key(header, keys):
+    """The configured key a token's header names; its alg must be that key's alg.
+
+    The algorithm comes from the key, never from the token, so alg=none and
+    HS256 signed with a public key (algorithm confusion) are refused here.
+    """
+    if not isinstance(header, dict):
+        raise Denied(401, "malformed", "malformed token header")
+    kid = header.get("kid")
+    if kid is None:
+        if len(keys) != 1:
+            raise Denied(401, "unknown_kid", "the token names no key (kid)")
+        key = next(iter(keys.values()))
+    elif kid not in keys:
+        raise Denied(401, "unknown_kid", "unknown key id")
+    else:
+        key = keys[kid]
+    if header.get("alg") != key["alg"]:
+        raise Denied(401, "algorithm", "algorithm not allowed for this key")
+    return key
+
+
+def check_key_type(key, alg, private=False):
+    """Raise PolicyError unless a cryptography key object suits alg (type, curve, size)."""
+    # pylint: disable=import-outside-toplevel
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+    kinds = {
+        "EdDSA": (ed25519.Ed25519PrivateKey if private else ed25519.Ed25519PublicKey),
+        "ES256": (ec.EllipticCurvePrivateKey if private else ec.EllipticCurvePublicKey),
+        "RS256": (rsa.RSAPrivateKey if private else rsa.RSAPublicKey),
+    }
+    if not isinstance(key, kinds[alg]):
+        raise PolicyError("a %s key cannot %s %s" % (type(key).__name__.lstrip("_"), "sign" if private else "verify",
+                                                     alg))
+    if alg == "ES256" and key.curve.name != "secp256r1":
+        raise PolicyError("ES256 needs a P-256 key, not %s" % key.curve.name)
+    if alg == "RS256" and key.key_size < 2048:
+        raise PolicyError("RS256 keys must have at least 2048 bits, not %d" % key.key_size)
+
+
+# --------------------------------------------------------------------------
+# Roles and models
+# --------------------------------------------------------------------------
+
+def validate_pattern(pattern, where):
+    if not isinstance(pattern, str) or not pattern.strip() or any(ch.isspace() for ch in pattern):
+        raise PolicyError("%s: %r is not a model name or pattern" % (where, pattern))
+    return pattern.strip().lower()
+
+
+def parse_role_actions(role_actions):
+    """Merge configured role actions over the defaults and check them."""
+    merged = dict(DEFAULT_ROLE_ACTIONS)
+    for role, actions in (role_actions or {}).items():
+        if role not in ROLES:
+            raise PolicyError("auth_gateway_role_actions: unknown role %r (roles: %s)" % (role, ", ".join(ROLES)))
+        unknown = [action for action in actions if action not in ACTIONS]
+        if unknown:
+            raise PolicyError("auth_gateway_role_actions.%s: unknown action(s) %s (actions: %s)"
+                              % (role, ", ".join(unknown), ", ".join(ACTIONS)))
+        merged[role] = list(actions)
+    return merged
+
+
+def parse_model_name(name):
+    """Split an Ollama model reference into (host, namespace, model, tag), lowercased."""
+    if not isinstance(name, str) or not name.strip():
+        raise Denied(400, "bad_request", "model name missing")
+    name = name.strip().lower()
+    rest, tag = name, "latest"
+    if ":" in name.rsplit("/", 1)[-1]:
+        rest, tag = name.rsplit(":", 1)
+    parts = rest.split("/")
+    if len(parts) > 3 or not all(parts):
+        raise Denied(400, "bad_request", "invalid model name")
+    host, namespace = DEFAULT_REGISTRY, "library"
+    if len(parts) == 3:
+        host, namespace, model = parts
+    elif len(parts) == 2:
+        namespace, model = parts
+    else:
+        model = parts[0]
+    if not _HOST_PART.match(host) or not _NAME_PART.match(namespace) or not _NAME_PART.match(model) \
+            or not _NAME_PART.match(tag):
+        raise Denied(400, "bad_request", "invalid model name")
+    return host, namespace, model, tag
+
+
+def short_model_name(name):
+    """The name as users write it: llama3.2:latest, me/model:tag, host/ns/model:tag."""
+    host, namespace, model, tag = parse_model_name(name)
+    if host == DEFAULT_REGISTRY:
+        return "%s:%s" % (model, tag) if namespace == "library" else "%s/%s:%s" % (namespace, model, tag)
+    return "%s/%s/%s:%s" % (host, namespace, model, tag)
+
+
+def model_matches(name, patterns):
+    """Does a model name match any pattern? A pattern without a tag means :latest."""
+    short = short_model_name(name)
+    for pattern in patterns:
+        if pattern == "*" or fnmatch.fnmatchcase(short, pattern if ":" in pattern.rsplit("/", 1)[-1]
+                                                 else pattern + ":latest"):
+            return True
+    return False
+
+
+def classify(method, path):
+    """(action, endpoint label) of a request, or Denied(404) for routes nobody may use."""
+    action = ROUTES.get((method, path))
+    if action:
+        return action, path
+    for methods, prefix, prefix_action in PREFIX_ROUTES:
+        if method in methods and path.startswith(prefix) and len(path) > len(prefix):
+            return prefix_action, prefix + "*"
+    raise Denied(404, "no_route", "not found")
+
+
+def request_models(action, path, body):
+    """The model names a request touches."""
+    if action == "list" and path.startswith("/v1/models/"):
+        return [path[len("/v1/models/"):]]
+    if action == "copy":
+        return [body.get("source"), body.get("destination")]
+    fields = MODEL_FIELDS.get(action)
+    if not fields:
+        return []
+    for field in fields:
+        if body.get(field):
+            return [body[field]]
+    raise Denied(400, "bad_request", "the request names no model")
+
+
+def modelfile_lines(modelfile, instruction):
+    return [line.split(None, 1)[1].strip() if len(line.split(None, 1)) > 1 else ""
+            for line in modelfile.splitlines() if line.strip().upper().startswith(instruction + " ")]
+
+
+def authorize(policy, claims, method, path, body):
+    """Decide a request. policy: role_actions, role_models, create_bases, pull_registries,
+    allow_insecure_pull. Returns (action, endpoint, models); raises Denied."""
+    action, endpoint = classify(method, path)
+    role = claims["role"]
+    allowed = policy["role_actions"].get(role, [])
+    granted = action in allowed or (action == "create" and "create_from_base" in allowed)
+    if not granted:
+        raise Denied(403, "role", "role %s may not use %s" % (role, endpoint))
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise Denied(400, "bad_request", "the request body must be a JSON object")
+    models = [short_model_name(name) for name in request_models(action, path, body)]
+    if action == "create":
+        bases = []
+        if body.get("from"):
+            bases.append(body["from"])
+        if isinstance(body.get("modelfile"), str):
+            bases.extend(modelfile_lines(body["modelfile"], "FROM"))
+        if "create" not in allowed:
+            if body.get("files") or body.get("adapters") or (
+                    isinstance(body.get("modelfile"), str) and modelfile_lines(body["modelfile"], "ADAPTER")):
+                raise Denied(403, "role", "role %s may create only from an allowed base, without files" % role)
+            if not bases:
+                raise Denied(403, "role", "create needs a base model (from)")
+            for base in bases:
+                if not model_matches(base, policy.get("create_bases", [])):
+                    raise Denied(403, "model", "base model %s is not allowed" % base)
+        models.extend(short_model_name(base) for base in bases)
+    if action == "pull":
+        host = parse_model_name(models[0])[0]
+        if host not in policy.get("pull_registries", [DEFAULT_REGISTRY]):
+            raise Denied(403, "registry", "registry %s is not allowed" % host)
+        if body.get("insecure") and not policy.get("allow_insecure_pull"):
+            raise Denied(403, "registry", "insecure pulls are not allowed")
+    role_models = policy.get("role_models", {}).get(role, ["*"])
+    token_models = claims.get("models")
+    for name in models:
+        if not model_matches(name, role_models):
+            raise Denied(403, "model", "model %s is not allowed for role %s" % (name, role))
+        if token_models is not None and not model_matches(name, token_models):
+            raise Denied(403, "model", "model %s is not allowed for this token" % name)
+    return action, endpoint, models
+
+
+# --------------------------------------------------------------------------
+# Audit: texts are HMAC'd, never written
+# --------------------------------------------------------------------------
+
+def hmac_hex(key, text):
+    if isinstance(text, str):
+        text = text.encode("utf-8")
+    return hmac.new(key, text, hashlib.sha256).hexdigest()
+
+
+def _content_texts(content):
+    if isinstance(content, str):
+        return [content]
+    texts = []
+    if isinstance(content, list):
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, dict) and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            elif isinstance(part, dict) and "content" in part:
+                texts.extend(_content_texts(part["content"]))
+    return texts
+
+
+def prompt_texts(body):
+    """Every text a request sends to the model, in order (prompt, system, messages, inputs)."""
+    if not isinstance(body, dict):
+        return []
+    texts = []
+    for field in ("system", "prompt", "suffix", "instructions"):
+        texts.extend(_content_texts(body.get(field)))
+    for message in body.get("messages") or []:
+        if isinstance(message, dict):
+            texts.extend(_content_texts(message.get("content")))
+    texts.extend(_content_texts(body.get("input")))
+    return [text for text in texts if text]
+
+
+def response_text(chunk):
+    """The generated text in one response object (Ollama native or OpenAI/Anthropic compatible)."""
+    if not isinstance(chunk, dict):
+        return ""
+    parts = []
+    if isinstance(chunk.get("response"), str):
+        parts.append(chunk["response"])
+    message = chunk.get("message")
+    if isinstance(message, dict) and isinstance(message.get("content"), str):
+        parts.append(message["content"])
+    for choice in chunk.get("choices") or []:
+        if isinstance(choice, dict):
+            for field in ("delta", "message"):
+                if isinstance(choice.get(field), dict) and isinstance(choice[field].get("content"), str):
+                    parts.append(choice[field]["content"])
+            if isinstance(choice.get("text"), str):
+                parts.append(choice["text"])
+    delta = chunk.get("delta")
+    if isinstance(delta, dict) and isinstance(delta.get("text"), str):
+        parts.append(delta["text"])
+    return "".join(parts)
+
+
+def response_tokens(chunk):
+    """(prompt, completion) LLM tokens a response object reports, or (0, 0)."""
+    if not isinstance(chunk, dict):
+        return 0, 0
+
+    def number(value):
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+    prompt = number(chunk.get("prompt_eval_count"))
+    completion = number(chunk.get("eval_count"))
+    usage = chunk.get("usage")
+    if isinstance(usage, dict):
+        prompt += number(usage.get("prompt_tokens")) + number(usage.get("input_tokens"))
+        completion += number(usage.get("completion_tokens")) + number(usage.get("output_tokens"))
+    return prompt, completion
+
+
+def audit_record(**fields):
+    """One audit line: sorted keys, no whitespace, no text fields."""
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"))

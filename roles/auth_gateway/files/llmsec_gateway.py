@@ -1,0 +1,586 @@
+#!/usr/bin/env python3
+# Copyright (c) 2026, llmsec.hardening contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""llmsec auth gateway: JWT, roles, rate limits and an audit trail in front of Ollama.
+
+Installed by the auth_gateway role into its own venv (aiohttp, PyJWT,
+cryptography, prometheus_client). The decisions - claims, roles, models,
+buckets, what is hashed - are the collection's module_utils, installed
+beside this file. usage:
+
+    llmsec_gateway.py serve CONFIG       run (systemd does this)
+    llmsec_gateway.py check CONFIG       load the configuration and keys, exit 0 or 2
+    llmsec_gateway.py hmac CONFIG        print the audit HMAC of the text on stdin
+"""
+
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import signal
+import sys
+import time
+from collections import OrderedDict
+from datetime import datetime, timezone
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import aiohttp  # noqa: E402  pylint: disable=wrong-import-position
+import jwt  # noqa: E402  pylint: disable=wrong-import-position
+import prometheus_client as prom  # noqa: E402  pylint: disable=wrong-import-position
+from aiohttp import web  # noqa: E402  pylint: disable=wrong-import-position
+from cryptography.hazmat.primitives import serialization  # noqa: E402  pylint: disable=wrong-import-position
+
+import gateway_policy as gp  # noqa: E402  pylint: disable=wrong-import-position
+import ratelimit  # noqa: E402  pylint: disable=wrong-import-position
+
+HOP_HEADERS = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+               "transfer-encoding", "upgrade", "host", "authorization", "cookie", "origin", "content-length",
+               "x-forwarded-for", "x-forwarded-proto", "x-real-ip", "forwarded"}
+RESPONSE_HEADERS = ("Content-Type", "Cache-Control", "Content-Disposition")
+JSON_PARSE_LIMIT = 8 * 1024 * 1024
+
+
+class ConfigError(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------
+
+def read_secret(config, name):
+    """A secret from systemd's credentials directory (LoadCredential=), or from credentials_dir."""
+    directory = os.environ.get("CREDENTIALS_DIRECTORY") or config.get("credentials_dir")
+    if not directory:
+        raise ConfigError("no credentials directory for secret %s (run under systemd LoadCredential=)" % name)
+    try:
+        with open(os.path.join(directory, name), "rb") as handle:
+            return handle.read().strip()
+    except OSError as exc:
+        raise ConfigError("cannot read secret %s: %s" % (name, exc.strerror))
+
+
+def load_key(key, config):
+    """A verification key object for PyJWT, checked against its algorithm."""
+    alg = key["alg"]
+    if alg == "HS256":
+        secret = key["secret"].encode("utf-8") if key.get("secret") else read_secret(config, key["secret_credential"])
+        if len(secret) < 32:
+            raise ConfigError("key %s: the HS256 secret must be at least 32 bytes" % key["kid"])
+        return secret
+    try:
+        public = serialization.load_pem_public_key(key["public_key"].encode("ascii"))
+        gp.check_key_type(public, alg)
+    except (ValueError, gp.PolicyError) as exc:
+        raise ConfigError("key %s: %s" % (key["kid"], exc))
+    return public
+
+
+class Settings:
+    def __init__(self, config):
+        try:
+            self.raw = config
+            self.issuer = config["issuer"]
+            self.audience = config["audience"]
+            self.max_ttl = int(config.get("max_ttl", gp.DEFAULT_MAX_TTL))
+            self.leeway = int(config.get("leeway", gp.DEFAULT_LEEWAY))
+            self.keys = gp.parse_keys(config["keys"])
+            for key in self.keys.values():
+                key["object"] = load_key(key, config)
+            self.policy = {
+                "role_actions": gp.parse_role_actions(config.get("role_actions")),
+                "role_models": {role: [gp.validate_pattern(p, "role_models." + role) for p in patterns]
+                                for role, patterns in (config.get("role_models") or {}).items()},
+                "create_bases": [gp.validate_pattern(p, "create_bases") for p in config.get("create_bases", [])],
+                "pull_registries": list(config.get("pull_registries", [gp.DEFAULT_REGISTRY])),
+                "allow_insecure_pull": bool(config.get("allow_insecure_pull", False)),
+            }
+            self.upstream = config.get("upstream", "http://127.0.0.1:11434").rstrip("/")
+            self.listen = config.get("listen", "127.0.0.1")
+            self.port = int(config.get("port", 11435))
+            self.metrics_listen = config.get("metrics_listen", "127.0.0.1")
+            self.metrics_port = int(config.get("metrics_port", 9470))
+            self.requests = int(config.get("requests_per_window", 60))
+            self.request_window = float(config.get("request_window", 60))
+            self.token_budget = int(config.get("token_budget", 200000))
+            self.token_window = float(config.get("token_window", 3600))
+            self.max_concurrent = int(config.get("max_concurrent", 4))
+            self.queue_timeout = float(config.get("queue_timeout", 30))
+            self.max_body = int(config.get("max_body", 16 * 1024 * 1024))
+            self.connect_timeout = float(config.get("connect_timeout", 5))
+            self.upstream_timeout = float(config.get("upstream_timeout", 600))
+            self.audit_log = config["audit_log"]
+            self.audit_key = read_secret(config, config.get("audit_key_credential", "audit-hmac"))
+            self.audit_key_id = config.get("audit_key_id", "1")
+            self.trusted_proxies = set(config.get("trusted_proxies", ["127.0.0.1", "::1"]))
+        except gp.PolicyError as exc:
+            raise ConfigError(str(exc))
+        except (KeyError, TypeError) as exc:
+            raise ConfigError("configuration: missing or wrong %s" % exc)
+        if len(self.audit_key) < 32:
+            raise ConfigError("the audit HMAC key must be at least 32 bytes")
+
+
+# --------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------
+
+class Metrics:
+    def __init__(self):
+        self.registry = prom.CollectorRegistry()
+        self.requests = prom.Counter("llmsec_gateway_requests", "Requests by endpoint, role and status",
+                                     ["endpoint", "role", "status"], registry=self.registry)
+        self.auth_failures = prom.Counter("llmsec_gateway_auth_failures", "Authentication failures by reason",
+                                          ["reason"], registry=self.registry)
+        self.denied = prom.Counter("llmsec_gateway_denied", "Authenticated requests refused by reason",
+                                   ["reason", "role"], registry=self.registry)
+        self.rate_limited = prom.Counter("llmsec_gateway_rate_limited", "Requests refused by a limit",
+                                         ["limit"], registry=self.registry)
+        self.tokens = prom.Counter("llmsec_gateway_llm_tokens", "LLM tokens counted from Ollama's replies",
+                                   ["role", "kind"], registry=self.registry)
+        self.latency = prom.Histogram("llmsec_gateway_request_duration_seconds", "Request latency",
+                                      ["endpoint"], registry=self.registry,
+                                      buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300))
+        self.in_flight = prom.Gauge("llmsec_gateway_in_flight_requests", "Requests being served",
+                                    registry=self.registry)
+        self.upstream_errors = prom.Counter("llmsec_gateway_upstream_errors", "Ollama unreachable or too slow",
+                                            ["kind"], registry=self.registry)
+
+    def render(self):
+        return prom.generate_latest(self.registry)
+
+
+# --------------------------------------------------------------------------
+# Audit log: one JSON line per request, texts as HMACs only
+# --------------------------------------------------------------------------
+
+class AuditLog:
+    def __init__(self, path):
+        self.path = path
+        self.fd = None
+        self.reopen()
+
+    def reopen(self):
+        old = self.fd
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        if old is not None:
+            os.close(old)
+
+    def write(self, line):
+        os.write(self.fd, line.encode("utf-8") + b"\n")
+
+    def search(self, needle, limit=100):
+        matches = []
+        for path in (self.path + ".1", self.path):
+            try:
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    for line in handle:
+                        if needle in line:
+                            matches.append(json.loads(line))
+                            if len(matches) >= limit:
+                                return matches
+            except (OSError, ValueError):
+                continue
+        return matches
+
+
+class Meter:
+    """Counts LLM tokens and HMACs the generated text of a reply as it streams past."""
+
+    def __init__(self, key):
+        self.mode = "json"
+        self.buffer = b""
+        self.mac = hmac.new(key, digestmod=hashlib.sha256)
+        self.prompt = 0
+        self.completion = 0
+        self.text_chunks = 0
+        self.overflow = False
+        self.started = False
+
+    def content_type(self, value):
+        self.mode = "sse" if "event-stream" in value else ("lines" if "ndjson" in value else "json")
+
+    def feed(self, data):
+        if self.mode == "json":
+            if len(self.buffer) + len(data) > JSON_PARSE_LIMIT:
+                self.overflow = True
+                self.buffer = b""
+            elif not self.overflow:
+                self.buffer += data
+            return
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\n")
+            if end < 0:
+                break
+            line, self.buffer = self.buffer[:end], self.buffer[end + 1:]
+            self._line(line)
+
+    def _line(self, line):
+        line = line.strip()
+        if self.mode == "sse":
+            if not line.startswith(b"data:"):
+                return
+            line = line[5:].strip()
+            if line == b"[DONE]":
+                return
+        if line:
+            self._object(line)
+
+    def _object(self, raw):
+        try:
+            chunk = json.loads(raw)
+        except ValueError:
+            return
+        text = gp.response_text(chunk)
+        if text:
+            self.text_chunks += 1
+            self.mac.update(text.encode("utf-8"))
+        prompt, completion = gp.response_tokens(chunk)
+        self.prompt += prompt
+        self.completion += completion
+
+    def close(self):
+        if self.mode == "json":
+            if self.buffer and not self.overflow:
+                self._object(self.buffer)
+        elif self.buffer:
+            self._line(self.buffer)
+        self.buffer = b""
+        if not self.completion:
+            # No count reached us (a cancelled stream, /v1 without usage):
+            # Ollama sends one token per chunk.
+            self.completion = self.text_chunks
+        return self.mac.hexdigest()
+
+
+# --------------------------------------------------------------------------
+# The service
+# --------------------------------------------------------------------------
+
+def error(status, message, headers=None):
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+class Gateway:
+    def __init__(self, settings):
+        self.settings = settings
+        self.metrics = Metrics()
+        self.audit = AuditLog(settings.audit_log)
+        self.request_buckets = ratelimit.KeyedBuckets(settings.requests, settings.request_window)
+        self.token_buckets = ratelimit.KeyedBuckets(settings.token_budget, settings.token_window)
+        self.gpu = asyncio.Semaphore(settings.max_concurrent)
+        self.token_cache = OrderedDict()
+        self.session = None
+
+    # -- authentication ------------------------------------------------------
+    def authenticate(self, request):
+        header = request.headers.get("Authorization", "")
+        scheme, _sep, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise gp.Denied(401, "missing", "a bearer token is required")
+        token = token.strip()
+        claims = self.token_cache.get(token)
+        if claims is None:
+            try:
+                key = gp.select_key(jwt.get_unverified_header(token), self.settings.keys)
+                claims = jwt.decode(token, key["object"], algorithms=[key["alg"]], options={
+                    "verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False,
+                    "verify_iss": False})
+            except jwt.InvalidSignatureError:
+                raise gp.Denied(401, "bad_signature", "invalid token signature")
+            except jwt.InvalidTokenError:
+                raise gp.Denied(401, "malformed", "malformed token")
+            self.token_cache[token] = claims
+            if len(self.token_cache) > 4096:
+                self.token_cache.popitem(last=False)
+        return gp.check_claims(claims, time.time(), self.settings.issuer, self.settings.audience,
+                               self.settings.max_ttl, self.settings.leeway)
+
+    # -- request handling ----------------------------------------------------
+    async def handle(self, request):
+        started = time.monotonic()
+        record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                  "method": request.method, "endpoint": "other", "client": self.client_address(request),
+                  "key_id": self.settings.audit_key_id}
+        role = "none"
+        self.metrics.in_flight.inc()
+        status = 500
+        try:
+            try:
+                claims = self.authenticate(request)
+            except gp.Denied as denied:
+                self.metrics.auth_failures.labels(denied.reason).inc()
+                raise
+            role = claims["role"]
+            record.update(subject=claims["sub"], role=role, jti=claims.get("jti"))
+            now = time.monotonic()
+            wait = self.request_buckets.get(claims["sub"], now).take(now)
+            if wait:
+                self.metrics.rate_limited.labels("requests").inc()
+                raise _Limited("requests", wait)
+            action, endpoint = gp.classify(request.method, request.path)
+            record["endpoint"] = endpoint
+            body, raw = None, None
+            if action != "blobs":
+                raw = await self.read_body(request)
+                body = self.parse_body(raw)
+            action, endpoint, models = gp.authorize(self.settings.policy, claims, request.method, request.path, body)
+            record.update(action=action, models=models)
+            if action == "metrics":
+                response = web.Response(body=self.metrics.render(), content_type="text/plain", charset="utf-8")
+            elif action == "audit":
+                response = await self.audit_verify(body)
+            elif action == "inference":
+                response = await self.inference(request, raw, body, claims, record)
+            else:
+                response = await self.forward(request, raw, record, body)
+            status = response.status
+            return response
+        except _Limited as limited:
+            status = 429
+            record["reason"] = limited.limit
+            return error(429, "rate limit: %s" % limited.limit,
+                         {"Retry-After": ratelimit.retry_after_header(limited.wait)})
+        except gp.Denied as denied:
+            status = denied.status
+            record["reason"] = denied.reason
+            headers = None
+            if status == 401:
+                headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            elif status in (400, 403, 404):
+                self.metrics.denied.labels(denied.reason, role).inc()
+            return error(status, str(denied), headers)
+        except _Upstream as upstream:
+            status = upstream.status
+            record["reason"] = upstream.kind
+            self.metrics.upstream_errors.labels(upstream.kind).inc()
+            return error(status, "Ollama is %s" % ("unreachable" if status == 502 else "not answering in time"))
+        except asyncio.CancelledError:
+            status = 499
+            record["reason"] = "client_closed"
+            raise
+        finally:
+            elapsed = time.monotonic() - started
+            self.metrics.in_flight.dec()
+            self.metrics.requests.labels(record["endpoint"], role, str(status)).inc()
+            self.metrics.latency.labels(record["endpoint"]).observe(elapsed)
+            record.update(status=status, latency_ms=round(elapsed * 1000, 1))
+            self.audit.write(gp.audit_record(**record))
+
+    def client_address(self, request):
+        peer = request.remote or ""
+        forwarded = request.headers.get("X-Forwarded-For")
+        if forwarded and peer in self.settings.trusted_proxies:
+            return forwarded.split(",")[-1].strip()
+        return peer
+
+    async def read_body(self, request):
+        if request.content_length is not None and request.content_length > self.settings.max_body:
+            raise gp.Denied(413, "too_large", "request body over %d bytes" % self.settings.max_body)
+        chunks, size = [], 0
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > self.settings.max_body:
+                raise gp.Denied(413, "too_large", "request body over %d bytes" % self.settings.max_body)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def parse_body(raw):
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise gp.Denied(400, "bad_json", "the request body is not valid JSON")
+
+    async def audit_verify(self, body):
+        text = (body or {}).get("text")
+        if not isinstance(text, str) or not text:
+            raise gp.Denied(400, "bad_request", "send {\"text\": \"...\"}")
+        digest = gp.hmac_hex(self.settings.audit_key, text)
+        matches = await asyncio.get_running_loop().run_in_executor(None, self.audit.search, digest)
+        return web.json_response({"hmac": digest, "key_id": self.settings.audit_key_id,
+                                  "sent": any(digest in record.get("prompt_hmacs", []) for record in matches),
+                                  "answered": any(digest == record.get("response_hmac") for record in matches),
+                                  "records": matches})
+
+    async def inference(self, request, raw, body, claims, record):
+        now = time.monotonic()
+        budget = self.token_buckets.get(claims["sub"], now)
+        wait = budget.available(now)
+        if wait:
+            self.metrics.rate_limited.labels("tokens").inc()
+            raise _Limited("tokens", wait)
+        record["prompt_hmacs"] = [gp.hmac_hex(self.settings.audit_key, text) for text in gp.prompt_texts(body)]
+        try:
+            await asyncio.wait_for(self.gpu.acquire(), self.settings.queue_timeout)
+        except asyncio.TimeoutError:
+            self.metrics.rate_limited.labels("concurrency").inc()
+            raise _Limited("concurrency", 1)
+        meter = Meter(self.settings.audit_key)
+        try:
+            return await self.proxy(request, raw, meter)
+        finally:
+            self.gpu.release()
+            if meter.started:
+                record["response_hmac"] = meter.close()
+                record["tokens"] = {"prompt": meter.prompt, "completion": meter.completion}
+                budget.debit(time.monotonic(), meter.prompt + meter.completion)
+                self.metrics.tokens.labels(claims["role"], "prompt").inc(meter.prompt)
+                self.metrics.tokens.labels(claims["role"], "completion").inc(meter.completion)
+
+    async def forward(self, request, raw, record, body):
+        if body is not None and request.path in ("/api/show", "/api/create", "/api/push", "/api/pull"):
+            record["prompt_hmacs"] = [gp.hmac_hex(self.settings.audit_key, text) for text in gp.prompt_texts(body)]
+        return await self.proxy(request, raw if raw is not None else request.content, None)
+
+    async def proxy(self, request, data, meter):
+        headers = {name: value for name, value in request.headers.items() if name.lower() not in HOP_HEADERS}
+        timeout = aiohttp.ClientTimeout(total=None, connect=self.settings.connect_timeout,
+                                        sock_read=self.settings.upstream_timeout)
+        response = None
+        try:
+            async with self.session.request(request.method, self.settings.upstream + request.path_qs,
+                                            data=data, headers=headers, timeout=timeout,
+                                            allow_redirects=False, auto_decompress=False) as upstream:
+                response = web.StreamResponse(status=upstream.status)
+                for name in RESPONSE_HEADERS + ("Content-Encoding",):
+                    if name in upstream.headers:
+                        response.headers[name] = upstream.headers[name]
+                if meter is not None:
+                    meter.content_type(upstream.headers.get("Content-Type", ""))
+                    meter.started = True
+                await response.prepare(request)
+                async for chunk in upstream.content.iter_any():
+                    if meter is not None:
+                        meter.feed(chunk)
+                    await response.write(chunk)
+                await response.write_eof()
+                return response
+        except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            if response is not None and response.prepared:
+                raise
+            raise _Upstream(502, "unreachable") from exc
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            if response is not None and response.prepared:
+                raise
+            raise _Upstream(504, "timeout") from exc
+
+    # -- lifecycle -----------------------------------------------------------
+    async def start(self, app):
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30)
+        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+
+    async def stop(self, app):
+        await self.session.close()
+
+
+class _Limited(Exception):
+    def __init__(self, limit, wait):
+        super().__init__(limit)
+        self.limit = limit
+        self.wait = wait
+
+
+class _Upstream(Exception):
+    def __init__(self, status, kind):
+        super().__init__(kind)
+        self.status = status
+        self.kind = kind
+
+
+def build_apps(settings):
+    gateway = Gateway(settings)
+    app = web.Application(client_max_size=settings.max_body)
+    app.router.add_route("*", "/{tail:.*}", gateway.handle)
+    app.on_startup.append(gateway.start)
+    app.on_cleanup.append(gateway.stop)
+
+    async def metrics(_request):
+        return web.Response(body=gateway.metrics.render(), content_type="text/plain", charset="utf-8")
+
+    async def healthz(_request):
+        return web.Response(text="ok\n")
+
+    metrics_app = web.Application()
+    metrics_app.router.add_get("/metrics", metrics)
+    metrics_app.router.add_get("/healthz", healthz)
+    return gateway, app, metrics_app
+
+
+def load_settings(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ConfigError("cannot read %s: %s" % (path, exc))
+    return Settings(config)
+
+
+async def serve(settings):
+    gateway, app, metrics_app = build_apps(settings)
+    runners = []
+    for application, host, port in ((app, settings.listen, settings.port),
+                                    (metrics_app, settings.metrics_listen, settings.metrics_port)):
+        # A client that goes away cancels its handler, which closes the
+        # request to Ollama and stops the generation.
+        runner = web.AppRunner(application, access_log=None, handler_cancellation=True)
+        await runner.setup()
+        await web.TCPSite(runner, host, port, backlog=1024).start()
+        runners.append(runner)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGHUP, gateway.audit.reopen)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    notify("READY=1")
+    await stop.wait()
+    for runner in runners:
+        await runner.cleanup()
+
+
+def notify(message):
+    """sd_notify without libsystemd: Type=notify starts only once the ports listen."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    import socket  # pylint: disable=import-outside-toplevel
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.connect(address)
+        sock.sendall(message.encode("ascii"))
+
+
+def main(argv):
+    if len(argv) != 3 or argv[1] not in ("serve", "check", "hmac"):
+        sys.stderr.write(__doc__)
+        return 2
+    os.umask(0o027)
+    try:
+        settings = load_settings(argv[2])
+    except ConfigError as exc:
+        sys.stderr.write("llmsec-gateway: %s\n" % exc)
+        return 2
+    if argv[1] == "check":
+        print("configuration ok: %d key(s), upstream %s" % (len(settings.keys), settings.upstream))
+        return 0
+    if argv[1] == "hmac":
+        print(gp.hmac_hex(settings.audit_key, sys.stdin.read()))
+        return 0
+    try:
+        import uvloop  # pylint: disable=import-outside-toplevel
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,361 @@
+"""The auth_gateway service in-process: a real aiohttp server, real JWTs, a fake Ollama."""
+
+import asyncio
+import base64
+import json
+import os
+import sys
+import time
+
+import aiohttp
+import jwt
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.join(ROOT, "plugins", "module_utils"))
+sys.path.insert(0, os.path.join(ROOT, "roles", "auth_gateway", "files"))
+import llmsec_gateway as gw  # noqa: E402
+import gateway_policy as gp  # noqa: E402
+
+ISS, AUD = "https://auth.test", "llmsec-gateway"
+PRIVATE = ed25519.Ed25519PrivateKey.generate()
+PUBLIC_PEM = PRIVATE.public_key().public_bytes(serialization.Encoding.PEM,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+OTHER = ed25519.Ed25519PrivateKey.generate()
+HS_SECRET = "h" * 40
+PROMPT = "the secret plan is purple-elephant-42"
+
+
+def token(role="inference_consumer", key=PRIVATE, alg="EdDSA", kid="ed1", subject="alice", **changes):
+    claims = gp.build_claims(subject, role, 600, ISS, AUD, time.time())
+    claims.update(changes)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid} if kid else None)
+
+
+def unsigned(header, claims):
+    def enc(value):
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+    return "%s.%s." % (enc(header), enc(claims))
+
+
+class FakeOllama:
+    def __init__(self):
+        self.cancelled = 0
+        self.app = web.Application()
+        self.app.router.add_post("/api/generate", self.generate)
+        self.app.router.add_post("/api/pull", self.ok)
+        self.app.router.add_get("/api/tags", self.ok)
+        self.app.router.add_post("/api/slow", self.ok)
+
+    async def ok(self, request):
+        await request.read()
+        return web.json_response({"status": "success"})
+
+    async def generate(self, request):
+        body = await request.json()
+        assert "Authorization" not in request.headers
+        delay = body.get("options", {}).get("delay", 0.0)
+        if body.get("stream") is False:
+            await asyncio.sleep(delay)
+            return web.json_response({"response": "fine", "done": True, "prompt_eval_count": 5, "eval_count": 1})
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+        try:
+            for word in ["one", " two", " three", " four"]:
+                await response.write(json.dumps({"response": word, "done": False}).encode() + b"\n")
+                await asyncio.sleep(delay)
+            await response.write(json.dumps({"response": "", "done": True, "prompt_eval_count": 10,
+                                             "eval_count": 4}).encode() + b"\n")
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        return response
+
+
+@pytest.fixture
+def env(tmp_path):
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "audit-hmac").write_text("a" * 48)
+    (creds / "jwt-hs1").write_text(HS_SECRET)
+    config = {
+        "issuer": ISS, "audience": AUD, "max_ttl": 900, "leeway": 30,
+        "keys": [{"kid": "ed1", "alg": "EdDSA", "public_key": PUBLIC_PEM},
+                 {"kid": "hs1", "alg": "HS256", "secret_credential": "jwt-hs1"}],
+        "pull_registries": ["registry.ollama.ai"],
+        "requests_per_window": 1000, "request_window": 60, "token_budget": 100000, "token_window": 3600,
+        "max_concurrent": 4, "queue_timeout": 5, "max_body": 4096, "connect_timeout": 1,
+        "upstream_timeout": 2, "audit_log": str(tmp_path / "audit.log"), "credentials_dir": str(creds),
+        "audit_key_id": "k1",
+    }
+    return tmp_path, config
+
+
+def run(config, scenario, upstream=True):
+    async def main():
+        fake = FakeOllama()
+        servers = []
+        if upstream:
+            up = TestServer(fake.app)
+            await up.start_server()
+            servers.append(up)
+            config["upstream"] = str(up.make_url("")).rstrip("/")
+        else:
+            config["upstream"] = "http://127.0.0.1:9"
+        settings = gw.Settings(config)
+        gateway, app, _metrics = gw.build_apps(settings)
+        server = TestServer(app, handler_cancellation=True)
+        await server.start_server()
+        servers.append(server)
+        try:
+            async with aiohttp.ClientSession(str(server.make_url(""))) as client:
+                return await scenario(client, gateway, fake)
+        finally:
+            for item in reversed(servers):
+                await item.close()
+    return asyncio.run(main())
+
+
+async def post(client, path, body=None, bearer=None, raw=None):
+    headers = {"Authorization": "Bearer " + bearer} if bearer else {}
+    async with client.post(path, data=raw if raw is not None else json.dumps(body or {}), headers=headers) as resp:
+        return resp.status, await resp.read(), resp.headers
+
+
+def audit_lines(tmp_path):
+    return [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
+
+
+def test_consumer_streams_and_the_audit_log_holds_hmacs_only(env):
+    tmp_path, config = env
+
+    async def scenario(client, gateway, fake):
+        arrivals = []
+        headers = {"Authorization": "Bearer " + token()}
+        body = {"model": "llama3.2", "prompt": PROMPT, "options": {"delay": 0.2}}
+        async with client.post("/api/generate", json=body, headers=headers) as resp:
+            assert resp.status == 200
+            async for line in resp.content:
+                arrivals.append((time.monotonic(), json.loads(line)))
+        return arrivals
+
+    arrivals = run(config, scenario)
+    assert len(arrivals) == 5
+    assert arrivals[-1][0] - arrivals[0][0] > 0.6  # chunk by chunk, not buffered
+    record = audit_lines(tmp_path)[-1]
+    assert record["status"] == 200 and record["subject"] == "alice" and record["role"] == "inference_consumer"
+    assert record["tokens"] == {"prompt": 10, "completion": 4}
+    assert record["prompt_hmacs"] == [gp.hmac_hex(b"a" * 48, PROMPT)]
+    assert record["response_hmac"] == gp.hmac_hex(b"a" * 48, "one two three four")
+    assert "purple" not in (tmp_path / "audit.log").read_text()
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda: None, "missing"),
+    (lambda: token(key=OTHER), "bad_signature"),
+    (lambda: unsigned({"alg": "none", "kid": "ed1"}, gp.build_claims("a", "model_admin", 60, ISS, AUD,
+                                                                       time.time())), "algorithm"),
+    (lambda: jwt.encode(gp.build_claims("a", "model_admin", 60, ISS, AUD, time.time()), HS_SECRET + "x",
+                        algorithm="HS256", headers={"kid": "ed1"}), "algorithm"),
+    (lambda: token(key=HS_SECRET + "wrong", alg="HS256", kid="hs1"), "bad_signature"),
+    (lambda: token(exp=int(time.time()) - 120, iat=int(time.time()) - 400), "expired"),
+    (lambda: token(nbf=int(time.time()) + 300), "not_yet_valid"),
+    (lambda: token(aud="someone-else"), "audience"),
+    (lambda: token(iss="https://evil"), "issuer"),
+    (lambda: token(exp=int(time.time()) + 7200), "lifetime"),
+    (lambda: token(kid="retired"), "unknown_kid"),
+    (lambda: "not.a.jwt", "malformed"),
+])
+def test_attacks_get_401(env, make, reason):
+    _tmp, config = env
+
+    async def scenario(client, gateway, fake):
+        status, body, headers = await post(client, "/api/generate", {"model": "llama3.2", "prompt": "x"}, make())
+        metrics = gateway.metrics.render().decode()
+        return status, headers, metrics
+
+    status, headers, metrics = run(config, scenario)
+    assert status == 401
+    assert headers["WWW-Authenticate"].startswith("Bearer")
+    assert 'llmsec_gateway_auth_failures_total{reason="%s"} 1.0' % reason in metrics
+
+
+def test_hs256_signed_with_the_public_key_is_refused(env):
+    _tmp, config = env
+    # The classic confusion: HS256 keyed with the gateway's own public key, naming that key.
+    forged = jwt.api_jws.PyJWS()
+    raw = forged.encode(json.dumps(gp.build_claims("a", "model_admin", 60, ISS, AUD, time.time())).encode(),
+                        key=b"placeholder-secret-of-32-bytes-long!", algorithm="HS256", headers={"kid": "ed1"})
+    header, payload, _sig = raw.split(".")
+    import hashlib
+    import hmac
+    signature = hmac.new(PUBLIC_PEM.encode(), ("%s.%s" % (header, payload)).encode(), hashlib.sha256).digest()
+    forged_token = "%s.%s.%s" % (header, payload, base64.urlsafe_b64encode(signature).rstrip(b"=").decode())
+
+    async def scenario(client, gateway, fake):
+        return (await post(client, "/api/pull", {"model": "llama3.2"}, forged_token))[0]
+
+    assert run(config, scenario) == 401
+
+
+def test_hs256_key_works(env):
+    _tmp, config = env
+
+    async def scenario(client, gateway, fake):
+        return (await post(client, "/api/generate", {"model": "m", "prompt": "x", "stream": False},
+                           token(key=HS_SECRET, alg="HS256", kid="hs1")))[0]
+
+    assert run(config, scenario) == 200
+
+
+def test_rbac_and_registry_allowlist(env):
+    tmp_path, config = env
+
+    async def scenario(client, gateway, fake):
+        return [
+            (await post(client, "/api/pull", {"model": "llama3.2"}, token()))[0],
+            (await post(client, "/api/generate", {"model": "llama3.2", "prompt": "x"}, token("auditor")))[0],
+            (await post(client, "/api/pull", {"model": "evil.example.com/x/y"}, token("model_admin")))[0],
+            (await post(client, "/api/pull", {"model": "llama3.2"}, token("model_admin")))[0],
+            (await post(client, "/api/me", {}, token("model_admin")))[0],
+        ]
+
+    assert run(config, scenario) == [403, 403, 403, 200, 404]
+    reasons = [record.get("reason") for record in audit_lines(tmp_path)]
+    assert reasons == ["role", "role", "registry", None, "no_route"]
+
+
+def test_request_burst_gets_429(env):
+    _tmp, config = env
+    config.update(requests_per_window=3, request_window=60)
+
+    async def scenario(client, gateway, fake):
+        bearer = token()
+        results = []
+        for _ in range(5):
+            async with client.get("/api/tags", headers={"Authorization": "Bearer " + bearer}) as resp:
+                results.append((resp.status, resp.headers.get("Retry-After")))
+        # another subject has its own bucket
+        async with client.get("/api/tags", headers={"Authorization": "Bearer " + token(subject="bob")}) as resp:
+            results.append((resp.status, None))
+        return results
+
+    results = run(config, scenario)
+    assert [status for status, _ in results] == [200, 200, 200, 429, 429, 200]
+    assert int(results[3][1]) >= 1
+
+
+def test_token_budget_gets_429(env):
+    _tmp, config = env
+    config.update(token_budget=20, token_window=3600)
+
+    async def scenario(client, gateway, fake):
+        bearer = token()
+        statuses = []
+        for _ in range(3):
+            status, _body, headers = await post(client, "/api/generate", {"model": "m", "prompt": "x"}, bearer)
+            statuses.append((status, headers.get("Retry-After")))
+        return statuses
+
+    statuses = run(config, scenario)
+    # 14 tokens each: the second request overdraws, the third is refused.
+    assert [s for s, _ in statuses] == [200, 200, 429]
+    assert int(statuses[2][1]) > 100
+
+
+def test_concurrency_cap(env):
+    _tmp, config = env
+    config.update(max_concurrent=1, queue_timeout=0.2)
+
+    async def scenario(client, gateway, fake):
+        body = {"model": "m", "prompt": "x", "stream": False, "options": {"delay": 1.0}}
+        return sorted(result[0] for result in await asyncio.gather(
+            post(client, "/api/generate", body, token()), post(client, "/api/generate", body, token(subject="b"))))
+
+    assert run(config, scenario) == [200, 429]
+
+
+def test_bad_json_oversize_and_backend_down(env):
+    _tmp, config = env
+
+    async def scenario(client, gateway, fake):
+        bearer = token()
+        return [(await post(client, "/api/generate", None, bearer, raw=b"{not json"))[0],
+                (await post(client, "/api/generate", {"model": "m", "prompt": "x" * 5000}, bearer))[0]]
+
+    assert run(config, scenario) == [400, 413]
+
+    async def down(client, gateway, fake):
+        first = (await post(client, "/api/generate", {"model": "m", "prompt": "x"}, token()))[0]
+        second = (await post(client, "/api/generate", {"model": "m", "prompt": "x"}, token()))[0]
+        return first, second, gateway.metrics.render().decode()
+
+    first, second, metrics = run(config, down, upstream=False)
+    assert (first, second) == (502, 502)  # and still serving
+    assert 'llmsec_gateway_upstream_errors_total{kind="unreachable"} 2.0' in metrics
+
+
+def test_slow_backend_gets_504(env):
+    _tmp, config = env
+    config.update(upstream_timeout=0.3)
+
+    async def scenario(client, gateway, fake):
+        body = {"model": "m", "prompt": "x", "stream": False, "options": {"delay": 2}}
+        return (await post(client, "/api/generate", body, token()))[0]
+
+    assert run(config, scenario) == 504
+
+
+def test_client_disconnect_cancels_upstream(env):
+    tmp_path, config = env
+
+    async def scenario(client, gateway, fake):
+        body = {"model": "m", "prompt": "x", "options": {"delay": 0.5}}
+        async with client.post("/api/generate", json=body, headers={"Authorization": "Bearer " + token()}) as resp:
+            await resp.content.readline()
+            resp.close()
+        for _ in range(40):
+            if fake.cancelled:
+                break
+            await asyncio.sleep(0.05)
+        return fake.cancelled
+
+    assert run(config, scenario) == 1
+    assert audit_lines(tmp_path)[-1]["status"] == 499
+
+
+def test_auditor_verifies_a_suspected_prompt_and_reads_metrics(env):
+    _tmp, config = env
+
+    async def scenario(client, gateway, fake):
+        await post(client, "/api/generate", {"model": "m", "prompt": PROMPT, "stream": False}, token())
+        auditor = token("auditor", subject="carol")
+        sent = json.loads((await post(client, "/llmsec/audit/verify", {"text": PROMPT}, auditor))[1])
+        other = json.loads((await post(client, "/llmsec/audit/verify", {"text": "never sent"}, auditor))[1])
+        async with client.get("/llmsec/metrics", headers={"Authorization": "Bearer " + auditor}) as resp:
+            metrics = await resp.text()
+        consumer = (await post(client, "/llmsec/audit/verify", {"text": PROMPT}, token()))[0]
+        return sent, other, metrics, consumer
+
+    sent, other, metrics, consumer = run(config, scenario)
+    assert sent["sent"] is True and sent["records"][0]["subject"] == "alice"
+    assert other["sent"] is False and other["records"] == []
+    assert 'llmsec_gateway_requests_total{endpoint="/api/generate",role="inference_consumer",status="200"}' \
+        in metrics
+    assert 'llmsec_gateway_llm_tokens_total{kind="prompt",role="inference_consumer"} 5.0' in metrics
+    assert consumer == 403
+
+
+def test_bad_configuration_is_refused(env):
+    _tmp, config = env
+    config["keys"] = [{"kid": "k", "alg": "RS256", "public_key": PUBLIC_PEM}]
+    with pytest.raises(gw.ConfigError, match="cannot verify RS256"):
+        gw.Settings(config)
+    config["keys"] = [{"kid": "k", "alg": "HS256", "secret_credential": "missing"}]
+    with pytest.raises(gw.ConfigError, match="cannot read secret missing"):
+        gw.Settings(config)
