@@ -6,6 +6,7 @@ Molecule hands the tests its inventory in MOLECULE_INVENTORY_FILE.
 
 import json
 import os
+import shlex
 import subprocess
 import time
 
@@ -46,3 +47,36 @@ def wait_for(predicate, timeout=90, what="condition"):
             return
         time.sleep(2)
     raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+
+
+SHARED = os.path.dirname(os.path.abspath(__file__))
+
+
+def https(client, url, cacert, *args):
+    """(HTTP status, lowercased headers, body) of one curl request from a client container; status 0 when no
+    HTTP answer came."""
+    cmd = ["curl", "-sS", "--max-time", "20", "--cacert", cacert, "-D", "/dev/stderr",
+           "-w", "\n%{http_code}"] + list(args) + [url]
+    result = client.run(" ".join(shlex.quote(part) for part in cmd))
+    body, _sep, status = result.stdout.rpartition("\n")
+    return int(status or 0), result.stderr.lower(), body
+
+
+def copy_stream_probe(container):
+    """Put stream_probe.py on a client container as /opt/stream_probe.py."""
+    subprocess.run(["docker", "cp", os.path.join(SHARED, "stream_probe.py"), container + ":/opt/stream_probe.py"],
+                   check=True)
+
+
+def probe(client, script, *args):
+    out = client.check_output("python3 -W ignore /opt/%s %s" % (script, " ".join(shlex.quote(a) for a in args)))
+    return json.loads(out)
+
+
+def assert_streamed(result):
+    """Lines arrived one by one as the stand-in produced them (6 chunks, 0.3 s apart), not in one buffered lump."""
+    times = result["times"]
+    assert result["status"] == 200, result
+    assert len(times) >= 6, times
+    assert times[-1] - times[0] >= 1.0, times
+    assert sum(1 for a, b in zip(times, times[1:]) if b - a >= 0.15) >= 4, times

@@ -3,7 +3,6 @@
 import datetime
 import json
 import os
-import shlex
 import subprocess
 import sys
 
@@ -14,7 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-from scenario_helpers import assert_refused, inventory_host, run_role  # noqa: E402
+from scenario_helpers import (assert_refused, assert_streamed, copy_stream_probe, https, inventory_host,  # noqa: E402
+                              probe, run_role)
 
 BASIC = "llmsec-nginx-basic"    # Debian 12, basic auth, Mozilla intermediate
 MTLS = "llmsec-nginx-mtls"      # Debian 13, client certificates, Mozilla modern
@@ -36,8 +36,8 @@ def client():
     exported = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "pki")
     subprocess.run(["docker", "exec", CLIENT, "mkdir", "-p", PKI], check=True)
     subprocess.run(["docker", "cp", exported + "/.", CLIENT + ":" + PKI], check=True)
-    for script in ("stream_probe.py", "tls_probe.py"):
-        subprocess.run(["docker", "cp", os.path.join(HERE, script), CLIENT + ":/opt/" + script], check=True)
+    subprocess.run(["docker", "cp", os.path.join(HERE, "tls_probe.py"), CLIENT + ":/opt/tls_probe.py"], check=True)
+    copy_stream_probe(CLIENT)
     return inventory_host(CLIENT)
 
 
@@ -51,25 +51,7 @@ def client_cert(name):
 
 def curl(client, server, path, *args):
     """(HTTP status, headers, body) of one request from the client; status 0 when no HTTP answer came."""
-    cmd = ["curl", "-sS", "--max-time", "20", "--cacert", ca(server), "-D", "/dev/stderr",
-           "-w", "\n%{http_code}"] + list(args) + ["https://%s%s" % (server, path)]
-    result = client.run(" ".join(shlex.quote(part) for part in cmd))
-    body, _sep, status = result.stdout.rpartition("\n")
-    return int(status or 0), result.stderr.lower(), body
-
-
-def probe(client, script, *args):
-    out = client.check_output("python3 -W ignore /opt/%s %s" % (script, " ".join(shlex.quote(a) for a in args)))
-    return json.loads(out)
-
-
-def assert_streamed(result):
-    """Lines arrived one by one as the stand-in produced them (6 chunks, 0.3 s apart), not in one buffered lump."""
-    times = result["times"]
-    assert result["status"] == 200, result
-    assert len(times) >= 6, times
-    assert times[-1] - times[0] >= 1.0, times
-    assert sum(1 for a, b in zip(times, times[1:]) if b - a >= 0.15) >= 4, times
+    return https(client, "https://%s%s" % (server, path), ca(server), *args)
 
 
 # --- basic authentication, Debian 12 -------------------------------------------------

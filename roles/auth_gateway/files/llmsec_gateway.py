@@ -52,10 +52,10 @@ class ConfigError(Exception):
 # --------------------------------------------------------------------------
 
 def read_secret(config, name):
-    """A secret from systemd's credentials directory (LoadCredential=), or from credentials_dir."""
+    """A secret file from $CREDENTIALS_DIRECTORY (systemd LoadCredential=) when set, else from credentials_dir."""
     directory = os.environ.get("CREDENTIALS_DIRECTORY") or config.get("credentials_dir")
     if not directory:
-        raise ConfigError("no credentials directory for secret %s (run under systemd LoadCredential=)" % name)
+        raise ConfigError("no credentials_dir in the configuration for secret %s" % name)
     try:
         with open(os.path.join(directory, name), "rb") as handle:
             return handle.read().strip()

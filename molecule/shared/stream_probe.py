@@ -19,6 +19,7 @@ def main():
     parser.add_argument("--user")
     parser.add_argument("--cert")
     parser.add_argument("--key")
+    parser.add_argument("--bearer")
     parser.add_argument("--body", required=True)
     args = parser.parse_args()
 
@@ -30,6 +31,8 @@ def main():
     headers = {"Content-Type": "application/json"}
     if args.user:
         headers["Authorization"] = "Basic " + base64.b64encode(args.user.encode()).decode()
+    if args.bearer:
+        headers["Authorization"] = "Bearer " + args.bearer
     start = time.monotonic()
     conn.request("POST", url.path, body=args.body, headers=headers)
     resp = conn.getresponse()
