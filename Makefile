@@ -71,8 +71,10 @@ molecule: setup
 
 # Benchmarks print figures; they are never part of make test.
 bench: venv packages
+	@tests/harness/ensure-packages.sh nginx wrk
 	python3 tests/bench/model_checksum.py $(BENCH_ARGS)
 	python3 tests/bench/seccomp_profiles.py
+	$(VENV)/bin/python tests/bench/gateway/run.py
 
 demo: setup
 	@tests/demo/demo.sh
