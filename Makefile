@@ -75,6 +75,9 @@ bench: venv packages
 	python3 tests/bench/model_checksum.py $(BENCH_ARGS)
 	python3 tests/bench/seccomp_profiles.py
 	$(VENV)/bin/python tests/bench/gateway/run.py
+	@test -x .build/bench-venv/bin/python || $(PYTHON) -m venv .build/bench-venv
+	@.build/bench-venv/bin/pip install -q --disable-pip-version-check -r tests/bench/gateway/bare_requirements.txt
+	.build/bench-venv/bin/python tests/bench/gateway/bare_proxies.py
 
 demo: setup
 	@tests/demo/demo.sh

@@ -18,7 +18,7 @@ description:
     its key elsewhere (an HSM, a KMS, Vault's transit engine).
   - The task's output is always hidden (no_log), whatever the play says, because it carries a credential.
     The token is still in the registered variable.
-  - Needs PyJWT and cryptography where the module runs (usually the controller, with C(delegate_to: localhost)).
+  - "Needs PyJWT and cryptography where the module runs (usually the controller, with C(delegate_to: localhost))."
 author:
   - llmsec.hardening contributors (@llmsec)
 extends_documentation_fragment:

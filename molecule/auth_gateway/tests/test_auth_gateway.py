@@ -202,7 +202,7 @@ def test_openai_sse_streams(client):
 
 def test_request_burst_gets_429(client):
     bearer = token(subject="burst-" + RUN)
-    statuses = [call(client, GW12, "/api/tags", bearer) for _ in range(24)]
+    statuses = [call(client, GW12, "/api/tags", bearer) for _attempt in range(24)]
     codes = [status for status, _h, _b in statuses]
     # 20 per minute: the bucket refills a third of a request per second while curl runs.
     assert codes[:20] == [200] * 20 and codes[-1] == 429 and codes.count(200) <= 22, codes
@@ -214,7 +214,7 @@ def test_request_burst_gets_429(client):
 def test_exhausted_token_budget_gets_429(client):
     bearer = token(subject="budget-" + RUN)
     codes = []
-    for _ in range(12):
+    for _attempt in range(12):
         status, headers, body = call(client, GW12, "/api/generate", bearer, dict(GENERATE, stream=False))
         codes.append(status)
         if status == 429:

@@ -200,7 +200,7 @@ def main():
                     100.0 * load[peer]["rps"] / load["nginx"]["rps"]))
         print("targets for the gateway: <= 2 ms at p50, >= 50% of nginx-alone throughput")
         with open(tmp + "/audit.log") as handle:
-            print("audit lines written by the gateway: %d" % sum(1 for _ in handle))
+            print("audit lines written by the gateway: %d" % sum(1 for _line in handle))
     finally:
         for proc in reversed(procs):
             proc.send_signal(signal.SIGTERM)

@@ -15,16 +15,21 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from ansible_collections.llmsec.hardening.plugins.module_utils import gateway_policy as gp
+from ansible_collections.llmsec.hardening.plugins.module_utils import ratelimit
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-sys.path.insert(0, os.path.join(ROOT, "plugins", "module_utils"))
+# On the host the role installs these two beside the service, which imports them by their bare names.
+# (Not plugins/module_utils on sys.path: its seccomp.py would shadow libseccomp's binding.)
+sys.modules.setdefault("gateway_policy", gp)
+sys.modules.setdefault("ratelimit", ratelimit)
 sys.path.insert(0, os.path.join(ROOT, "roles", "auth_gateway", "files"))
 import llmsec_gateway as gw  # noqa: E402
-import gateway_policy as gp  # noqa: E402
 
 ISS, AUD = "https://auth.test", "llmsec-gateway"
 PRIVATE = ed25519.Ed25519PrivateKey.generate()
-PUBLIC_PEM = PRIVATE.public_key().public_bytes(serialization.Encoding.PEM,
-                                              serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+PUBLIC_PEM = PRIVATE.public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 OTHER = ed25519.Ed25519PrivateKey.generate()
 HS_SECRET = "h" * 40
 PROMPT = "the secret plan is purple-elephant-42"
@@ -158,8 +163,8 @@ def test_consumer_streams_and_the_audit_log_holds_hmacs_only(env):
 @pytest.mark.parametrize("make, reason", [
     (lambda: None, "missing"),
     (lambda: token(key=OTHER), "bad_signature"),
-    (lambda: unsigned({"alg": "none", "kid": "ed1"}, gp.build_claims("a", "model_admin", 60, ISS, AUD,
-                                                                       time.time())), "algorithm"),
+    (lambda: unsigned({"alg": "none", "kid": "ed1"},
+                      gp.build_claims("a", "model_admin", 60, ISS, AUD, time.time())), "algorithm"),
     (lambda: jwt.encode(gp.build_claims("a", "model_admin", 60, ISS, AUD, time.time()), HS_SECRET + "x",
                         algorithm="HS256", headers={"kid": "ed1"}), "algorithm"),
     (lambda: token(key=HS_SECRET + "wrong", alg="HS256", kid="hs1"), "bad_signature"),
@@ -237,7 +242,7 @@ def test_request_burst_gets_429(env):
     async def scenario(client, gateway, fake):
         bearer = token()
         results = []
-        for _ in range(5):
+        for _attempt in range(5):
             async with client.get("/api/tags", headers={"Authorization": "Bearer " + bearer}) as resp:
                 results.append((resp.status, resp.headers.get("Retry-After")))
         # another subject has its own bucket
@@ -246,7 +251,7 @@ def test_request_burst_gets_429(env):
         return results
 
     results = run(config, scenario)
-    assert [status for status, _ in results] == [200, 200, 200, 429, 429, 200]
+    assert [status for status, _retry in results] == [200, 200, 200, 429, 429, 200]
     assert int(results[3][1]) >= 1
 
 
@@ -257,14 +262,14 @@ def test_token_budget_gets_429(env):
     async def scenario(client, gateway, fake):
         bearer = token()
         statuses = []
-        for _ in range(3):
+        for _attempt in range(3):
             status, _body, headers = await post(client, "/api/generate", {"model": "m", "prompt": "x"}, bearer)
             statuses.append((status, headers.get("Retry-After")))
         return statuses
 
     statuses = run(config, scenario)
     # 14 tokens each: the second request overdraws, the third is refused.
-    assert [s for s, _ in statuses] == [200, 200, 429]
+    assert [s for s, _retry in statuses] == [200, 200, 429]
     assert int(statuses[2][1]) > 100
 
 
@@ -319,7 +324,7 @@ def test_client_disconnect_cancels_upstream(env):
         async with client.post("/api/generate", json=body, headers={"Authorization": "Bearer " + token()}) as resp:
             await resp.content.readline()
             resp.close()
-        for _ in range(40):
+        for _attempt in range(40):
             if fake.cancelled:
                 break
             await asyncio.sleep(0.05)

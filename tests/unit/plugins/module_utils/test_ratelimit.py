@@ -5,7 +5,7 @@ from ansible_collections.llmsec.hardening.plugins.module_utils import ratelimit 
 
 def test_bucket_allows_burst_then_refills():
     bucket = rl.TokenBucket(5, 60, now=0.0)
-    assert [bucket.take(0.0) for _ in range(5)] == [0.0] * 5
+    assert [bucket.take(0.0) for _attempt in range(5)] == [0.0] * 5
     wait = bucket.take(0.0)
     assert wait == pytest.approx(12.0)  # one request per 12 s
     assert bucket.take(11.9) > 0
