@@ -1,0 +1,350 @@
+# Copyright (c) 2026, llmsec.hardening contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Which local AI servers run on a host, what they listen on and open, and what is wrong with that.
+
+Reads /proc only (a root path is passed in, so tests use a fake tree); changes
+nothing. Used by the local_ai_facts module, the monitoring role's timer and
+playbooks/audit.yml.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+import stat
+
+# (kind, test on the lowercased basenames of the executable and the first two
+# arguments, and on the whole command line). Order matters: the first match wins.
+KINDS = (
+    ("ollama", lambda names, line: "ollama" in names),
+    ("llama.cpp", lambda names, line: bool(names & {"llama-server", "llama-cli", "llama-cpp-server", "llama-run"})
+     or "llama_cpp.server" in line),
+    ("lmstudio", lambda names, line: bool(names & {"lm studio", "lm-studio", "lms", "lmstudio"})
+     or "/lm studio" in line or "lm-studio" in line),
+    ("vllm", lambda names, line: "vllm" in names or "vllm.entrypoints" in line or " vllm serve" in " " + line),
+    ("localai", lambda names, line: bool(names & {"local-ai", "localai"})),
+    ("tgi", lambda names, line: bool(names & {"text-generation-launcher", "text-generation-router",
+                                              "text-generation-server"})),
+    ("koboldcpp", lambda names, line: any(name.startswith("koboldcpp") for name in names)),
+)
+# Ports the servers use by default: a Docker-published one of these is an AI port.
+AI_PORTS = {11434: "ollama", 8080: "llama.cpp", 1234: "lmstudio", 8000: "vllm", 5001: "koboldcpp",
+            3000: "tgi"}
+MODEL_FILE = re.compile(r"(\.gguf|\.ggml|\.safetensors|\.bin|/blobs/sha256[-:][0-9a-f]{64})$")
+INTERPRETERS = re.compile(r"^(python[0-9.]*|node|bun|deno)$")
+SEVERITY_ORDER = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
+TCP_LISTEN = "0A"
+
+
+def _read(path, mode="r"):
+    try:
+        with open(path, mode) as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _readlink(path):
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while True:
+                block = handle.read(1 << 20)
+                if not block:
+                    break
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def classify(cmdline, exe):
+    """The kind of AI server a process is, or None."""
+    names = set()
+    for part in [exe or ""] + cmdline[:2]:
+        base = os.path.basename(part).lower()
+        if base:
+            names.add(base)
+    line = " ".join(cmdline).lower()
+    for kind, test in KINDS:
+        if test(names, line):
+            return kind
+    return None
+
+
+def parse_net(text, family):
+    """Listening TCP sockets of /proc/<pid>/net/tcp(6): {inode: "address:port"}."""
+    result = {}
+    for line in (text or "").splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10 or fields[3] != TCP_LISTEN:
+            continue
+        address, port = fields[1].split(":")
+        raw = bytes.fromhex(address)
+        if family == 4:
+            ip = ipaddress.IPv4Address(raw[::-1])
+        else:
+            # four little-endian 32-bit words
+            ip = ipaddress.IPv6Address(b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4)))
+            if ip.ipv4_mapped:
+                ip = ip.ipv4_mapped
+        result[fields[9]] = {"address": str(ip), "port": int(port, 16)}
+    return result
+
+
+def host_port(address, port):
+    return "[%s]:%d" % (address, port) if ":" in address else "%s:%d" % (address, port)
+
+
+def is_loopback(address):
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _owner(root, uid):
+    passwd = _read(os.path.join(root, "etc", "passwd")) if root != "/" else _read("/etc/passwd")
+    for line in (passwd or "").splitlines():
+        parts = line.split(":")
+        if len(parts) > 2 and parts[2] == str(uid):
+            return parts[0]
+    return str(uid)
+
+
+def _status_field(status, name):
+    for line in (status or "").splitlines():
+        if line.startswith(name + ":"):
+            return line.split()[1:]
+    return []
+
+
+def _unit_and_container(cgroup):
+    unit = container = None
+    for line in (cgroup or "").splitlines():
+        path = line.split(":", 2)[-1]
+        match = re.search(r"docker[-/]([0-9a-f]{12,64})", path)
+        if match:
+            container = match.group(1)[:12]
+        match = re.search(r"/([^/]+\.service)$", path)
+        if match and not container:
+            unit = match.group(1)
+    return unit, container
+
+
+def _environ(raw):
+    env = {}
+    for item in (raw or b"").split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if sep and key.startswith(b"OLLAMA_"):
+            env[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+    return env
+
+
+def _writable_by(path_stat, uid, gids):
+    mode = path_stat.st_mode
+    return bool(mode & stat.S_IWOTH or (path_stat.st_uid == uid and mode & stat.S_IWUSR)
+                or (path_stat.st_gid in gids and mode & stat.S_IWGRP))
+
+
+def _model_paths(proc, pid):
+    paths = set()
+    for line in (_read(os.path.join(proc, pid, "maps")) or "").splitlines():
+        parts = line.split(None, 5)
+        if len(parts) == 6 and MODEL_FILE.search(parts[5].strip()):
+            paths.add(parts[5].strip())
+    fd_dir = os.path.join(proc, pid, "fd")
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        fds = []
+    sockets = set()
+    for fd in fds:
+        target = _readlink(os.path.join(fd_dir, fd)) or ""
+        if target.startswith("socket:["):
+            sockets.add(target[8:-1])
+        elif MODEL_FILE.search(target):
+            paths.add(target)
+    return sorted(paths), sockets
+
+
+def lock_digests(text):
+    """Every sha256 digest an approved-model lock names (its format aside)."""
+    return set(re.findall(r"sha256[:-]([0-9a-f]{64})", text or ""))
+
+
+def scan(root="/", hash_executables=True, approved_digests=None):
+    """Discover the AI servers under root (/proc under it). Returns (servers, findings).
+
+    approved_digests: blob digests of the approved-model lock; an Ollama blob
+    open in a server and not among them is a finding."""
+    proc = os.path.join(root, "proc")
+    try:
+        pids = sorted((entry for entry in os.listdir(proc) if entry.isdigit()), key=int)
+    except OSError:
+        pids = []
+    servers, proxies = [], []
+    for pid in pids:
+        base = os.path.join(proc, pid)
+        raw = _read(os.path.join(base, "cmdline"), "rb")
+        if not raw:
+            continue
+        cmdline = [part.decode("utf-8", "replace") for part in raw.split(b"\0") if part]
+        exe = _readlink(os.path.join(base, "exe")) or (cmdline[0] if cmdline else "")
+        if os.path.basename(cmdline[0]) == "docker-proxy":
+            proxies.append(cmdline)
+            continue
+        kind = classify(cmdline, exe)
+        if not kind:
+            continue
+        status = _read(os.path.join(base, "status"))
+        uid = int((_status_field(status, "Uid") or ["0"])[0])
+        gids = {int(gid) for gid in _status_field(status, "Groups")} | {
+            int((_status_field(status, "Gid") or ["0"])[0])}
+        models, sockets = _model_paths(proc, pid)
+        listeners = []
+        for family, name in ((4, "tcp"), (6, "tcp6")):
+            table = parse_net(_read(os.path.join(base, "net", name)), family)
+            for inode in sorted(sockets & set(table)):
+                listeners.append(table[inode])
+        listeners = sorted({(item["address"], item["port"]) for item in listeners})
+        unit, container = _unit_and_container(_read(os.path.join(base, "cgroup")))
+        server = {
+            "kind": kind, "pid": int(pid), "user": _owner(root, uid), "uid": uid, "exe": exe,
+            "cmdline": cmdline, "role": "runner" if "runner" in cmdline[1:3] else "server",
+            "listeners": [{"address": address, "port": port} for address, port in listeners],
+            "models": models, "unit": unit, "container": container,
+            "environment": _environ(_read(os.path.join(base, "environ"), "rb")),
+        }
+        if hash_executables:
+            server["exe_sha256"] = sha256_file(os.path.join(base, "exe"))
+            if INTERPRETERS.match(os.path.basename(exe)) and len(cmdline) > 1 and cmdline[1].startswith("/"):
+                server["script"] = cmdline[1]
+                server["script_sha256"] = sha256_file(os.path.join(root, cmdline[1].lstrip("/")))
+        server["_gids"] = gids
+        servers.append(server)
+    findings = []
+    for server in servers:
+        findings.extend(server_findings(server, root, approved_digests))
+        del server["_gids"]
+    findings.extend(proxy_findings(proxies))
+    findings.sort(key=lambda item: (-SEVERITY_ORDER[item["severity"]], item["kind"], item.get("pid") or 0))
+    return servers, findings
+
+
+def server_findings(server, root="/", approved_digests=None):
+    found = []
+
+    def add(kind, severity, message, fix, **extra):
+        item = {"kind": kind, "severity": severity, "pid": server["pid"], "server": server["kind"],
+                "message": message, "fix": fix}
+        item.update(extra)
+        found.append(item)
+
+    for listener in server["listeners"]:
+        if not is_loopback(listener["address"]):
+            add("nonloopback_listener", "high",
+                "%s (pid %d) listens on %s, off loopback" % (server["kind"], server["pid"],
+                                                            host_port(listener["address"], listener["port"])),
+                "bind it to 127.0.0.1 (llmsec.hardening.ollama_bind for Ollama) and put nginx_tls_proxy in front",
+                address=host_port(listener["address"], listener["port"]))
+    if server["uid"] == 0 and server["role"] == "server":
+        add("running_as_root", "medium", "%s (pid %d) runs as root" % (server["kind"], server["pid"]),
+            "run it as a dedicated user (Ollama's installer creates 'ollama'), or in container_hardening")
+    for path in server["models"]:
+        full = os.path.join(root, path.lstrip("/"))
+        try:
+            checks = [(path, os.stat(full)), (os.path.dirname(path), os.stat(os.path.dirname(full)))]
+        except OSError:
+            continue
+        for where, where_stat in checks:
+            if _writable_by(where_stat, server["uid"], server["_gids"]):
+                add("writable_model", "medium",
+                    "%s (pid %d) loaded %s, and %s is writable by it or by others" % (
+                        server["kind"], server["pid"], path, where),
+                    "keep weights read-only to the server (encrypted_model_volume mounts them ro) and check them "
+                    "with model_integrity", path=path)
+                break
+    if approved_digests is not None:
+        for path in server["models"]:
+            match = re.search(r"/blobs/sha256[-:]([0-9a-f]{64})$", path)
+            if match and match.group(1) not in approved_digests:
+                add("unapproved_model_loaded", "high",
+                    "%s (pid %d) has %s open, a blob that the approved-model lock does not list" % (
+                        server["kind"], server["pid"], path),
+                    "remove the model or approve it (model_integrity lock mode, reviewed)", path=path)
+    origins = server["environment"].get("OLLAMA_ORIGINS", "")
+    if "*" in [item.strip() for item in origins.split(",")] or origins.strip() == "*":
+        add("wildcard_origins", "high", "OLLAMA_ORIGINS contains * (any web page may call the API)",
+            "pin the origins (ollama_bind_origins)")
+    return found
+
+
+def proxy_findings(proxies):
+    """Docker publishes ports through docker-proxy: -host-ip 0.0.0.0 -host-port N."""
+    found = []
+    for cmdline in proxies:
+        args = dict(zip(cmdline[1::2], cmdline[2::2])) if len(cmdline) > 2 else {}
+        args = {key.lstrip("-"): value for key, value in args.items()}
+        try:
+            published = int(args.get("host-port", "0"))
+            container_port = int(args.get("container-port", "0"))
+        except ValueError:
+            continue
+        host_ip = args.get("host-ip", "")
+        kind = AI_PORTS.get(container_port) or AI_PORTS.get(published)
+        if kind and not is_loopback(host_ip):
+            found.append({"kind": "docker_published_ai_port", "severity": "high", "pid": None, "server": kind,
+                          "address": host_port(host_ip, published),
+                          "message": "Docker publishes %s's port %d on %s, which bypasses ufw" % (
+                              kind, container_port, host_port(host_ip, published)),
+                          "fix": "publish on 127.0.0.1 (container_hardening does) and filter DOCKER-USER (firewall)"})
+    return found
+
+
+def posture_score(findings):
+    """100 minus a weight per finding (high 30, medium 10, low 3), not below 0."""
+    weights = {"critical": 50, "high": 30, "medium": 10, "low": 3, "info": 0}
+    return max(0, 100 - sum(weights[item["severity"]] for item in findings))
+
+
+def render_metrics(servers, findings):
+    """node_exporter textfile for the monitoring role."""
+    lines = ["# HELP llmsec_local_ai_servers AI server processes found, by kind.",
+             "# TYPE llmsec_local_ai_servers gauge"]
+    counts = {}
+    for server in servers:
+        if server["role"] == "server":
+            counts[server["kind"]] = counts.get(server["kind"], 0) + 1
+    for kind in sorted(counts):
+        lines.append('llmsec_local_ai_servers{kind="%s"} %d' % (kind, counts[kind]))
+    lines += ["# HELP llmsec_local_ai_findings Findings of the last scan, by kind and severity.",
+              "# TYPE llmsec_local_ai_findings gauge"]
+    by_kind = {}
+    for item in findings:
+        key = (item["kind"], item["severity"])
+        by_kind[key] = by_kind.get(key, 0) + 1
+    for kind in ("nonloopback_listener", "running_as_root", "writable_model", "wildcard_origins",
+                 "docker_published_ai_port", "unapproved_model_loaded"):
+        severity = {"running_as_root": "medium", "writable_model": "medium"}.get(kind, "high")
+        lines.append('llmsec_local_ai_findings{kind="%s",severity="%s"} %d' % (kind, severity,
+                                                                               by_kind.get((kind, severity), 0)))
+    lines += ["# HELP llmsec_local_ai_models_open Model files open by AI servers.",
+              "# TYPE llmsec_local_ai_models_open gauge"]
+    models = sorted({path for server in servers for path in server["models"]})
+    for path in models:
+        lines.append('llmsec_local_ai_models_open{path="%s"} 1' % path.replace("\\", "\\\\").replace('"', '\\"'))
+    lines += ["# HELP llmsec_local_ai_posture_score 100 minus weighted findings.",
+              "# TYPE llmsec_local_ai_posture_score gauge",
+              "llmsec_local_ai_posture_score %d" % posture_score(findings)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,121 @@
+#!/usr/bin/python
+# Copyright (c) 2026, llmsec.hardening contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: local_ai_facts
+short_description: Find the local AI servers on a host, what they listen on and open, and what is unsafe
+version_added: 0.1.0
+description:
+  - Reads C(/proc) and reports every process of Ollama (server and runners), llama.cpp (C(llama-server)),
+    LM Studio and C(lms), vLLM, LocalAI, text-generation-inference and koboldcpp, found by executable and
+    command line.
+  - For each, its pid, user, executable and its sha256 (and the script and its sha256 when the executable is
+    an interpreter), listening TCP sockets, model files mapped or open (GGUF, safetensors, Ollama blobs), its
+    systemd unit or Docker container, and its effective C(OLLAMA_*) environment.
+  - Findings, each with a severity and a fix - C(nonloopback_listener), C(running_as_root),
+    C(writable_model) (a model file or its directory writable by the server or by others),
+    C(wildcard_origins) (C(OLLAMA_ORIGINS) contains C(*)), C(docker_published_ai_port) (a C(docker-proxy)
+    publishing an AI port off loopback), and with O(lock) C(unapproved_model_loaded) (an Ollama blob open
+    that the approved-model lock does not list).
+  - Changes nothing. Run it as root to see other users' processes.
+author:
+  - llmsec.hardening contributors (@llmsec)
+extends_documentation_fragment:
+  - llmsec.hardening.attributes
+options:
+  lock:
+    description: The approved-model lock of model_integrity; blobs open and not in it become findings.
+    type: path
+  hash_executables:
+    description: Hash each server's executable (and script). Off for a faster scan.
+    type: bool
+    default: true
+  root:
+    description: Root of the file system to read (C(/proc) below it). For tests.
+    type: path
+    default: /
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Find local AI servers
+  llmsec.hardening.local_ai_facts:
+    lock: /etc/llmsec/models.lock.yml
+  register: ai
+
+- name: Fail on anything listening off loopback
+  ansible.builtin.assert:
+    that: ai.findings | selectattr('kind', 'equalto', 'nonloopback_listener') | list | length == 0
+    fail_msg: "{{ ai.findings | map(attribute='message') | list }}"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts under C(local_ai).
+  returned: always
+  type: complex
+  contains:
+    local_ai:
+      description: C(servers) (each with C(kind), C(pid), C(user), C(exe), C(listeners), C(models), C(unit),
+        C(container), C(environment), C(exe_sha256)), C(findings) and C(posture_score).
+      type: dict
+findings:
+  description: Each with C(severity), C(kind), C(pid), C(server), C(message), C(fix), and C(address) or C(path)
+    where one applies, the most severe first.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{kind: nonloopback_listener, severity: high, pid: 812, server: ollama, address: "0.0.0.0:11434",
+            message: "ollama (pid 812) listens on 0.0.0.0:11434, off loopback", fix: "bind it to 127.0.0.1"}]
+servers:
+  description: The same list as C(ansible_facts.local_ai.servers).
+  returned: always
+  type: list
+  elements: dict
+posture_score:
+  description: 100 minus 30 per high, 10 per medium and 3 per low finding, not below 0.
+  returned: always
+  type: int
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.llmsec.hardening.plugins.module_utils import local_ai
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            lock=dict(type="path"),
+            hash_executables=dict(type="bool", default=True),
+            root=dict(type="path", default="/"),
+        ),
+        supports_check_mode=True,
+    )
+    approved = None
+    if module.params["lock"]:
+        if not os.path.isfile(module.params["lock"]):
+            module.fail_json(msg="lock %s does not exist" % module.params["lock"])
+        with open(module.params["lock"]) as handle:
+            approved = local_ai.lock_digests(handle.read())
+    servers, findings = local_ai.scan(module.params["root"], module.params["hash_executables"], approved)
+    score = local_ai.posture_score(findings)
+    module.exit_json(changed=False, servers=servers, findings=findings, posture_score=score,
+                     ansible_facts={"local_ai": {"servers": servers, "findings": findings, "posture_score": score}})
+
+
+if __name__ == "__main__":
+    main()
