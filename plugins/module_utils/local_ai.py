@@ -136,8 +136,9 @@ def _unit_and_container(cgroup):
         match = re.search(r"docker[-/]([0-9a-f]{12,64})", path)
         if match:
             container = match.group(1)[:12]
+        # systemd inside a container: /system.slice/docker-<id>.scope/system.slice/ollama.service
         match = re.search(r"/([^/]+\.service)$", path)
-        if match and not container:
+        if match:
             unit = match.group(1)
     return unit, container
 

@@ -150,8 +150,11 @@ def test_docker_published_ai_port(host):
 def test_container_process(host):
     host.process(50, ["/bin/ollama", "serve"], "/bin/ollama",
                  cgroup="0::/system.slice/docker-0123456789abcdef0123456789abcdef.scope")
+    host.process(51, ["/usr/local/bin/ollama", "serve"], "/usr/local/bin/ollama",
+                 cgroup="0::/system.slice/docker-fedcba9876543210fedcba9876543210.scope/system.slice/ollama.service")
     servers, _findings = local_ai.scan(str(host.root))
     assert servers[0]["container"] == "0123456789ab" and servers[0]["unit"] is None
+    assert servers[1]["container"] == "fedcba987654" and servers[1]["unit"] == "ollama.service"
 
 
 def test_empty_and_unreadable_trees(tmp_path):

@@ -1,0 +1,62 @@
+"""The fleet posture report: JSON structure, Markdown and JUnit XML."""
+
+from xml.etree import ElementTree
+
+from ansible_collections.llmsec.hardening.plugins.module_utils import posture
+
+EXPOSED = {"servers": [{"kind": "ollama", "pid": 7, "user": "ollama", "exe": "/usr/local/bin/ollama", "role": "server",
+                        "listeners": [{"address": "0.0.0.0", "port": 11434}], "unit": "ollama.service",
+                        "container": None, "models": []}],
+           "findings": [{"kind": "nonloopback_listener", "severity": "high", "pid": 7, "address": "0.0.0.0:11434",
+                         "message": "ollama (pid 7) listens on 0.0.0.0:11434, off loopback", "fix": "bind it"}]}
+CLEAN = {"servers": [dict(EXPOSED["servers"][0], listeners=[{"address": "127.0.0.1", "port": 11434}])],
+         "findings": []}
+MODELS = {"mismatched": [{"model": "tiny:1b", "digest": "sha256:ab", "path": "/m/blobs/x"}], "missing": [],
+          "invalid": [], "unapproved": []}
+
+
+def report():
+    return posture.build_report([
+        {"host": "web2", "local_ai": EXPOSED},
+        {"host": "ai1", "local_ai": CLEAN, "models": MODELS},
+        {"host": "ai0", "local_ai": CLEAN, "models": {}},
+        {"host": "down", "reachable": False, "error": "unreachable"},
+    ], "2026-11-26T20:00:00+00:00")
+
+
+def test_report_counts_and_scores():
+    data = report()
+    assert [entry["host"] for entry in data["hosts"]] == ["ai0", "ai1", "down", "web2"]
+    by_host = {entry["host"]: entry for entry in data["hosts"]}
+    assert by_host["ai0"]["findings"] == [] and by_host["ai0"]["score"] == 100
+    assert by_host["ai1"]["findings"][0]["kind"] == "model_mismatched" and by_host["ai1"]["score"] == 70
+    assert by_host["web2"]["score"] == 70 and by_host["down"]["audited"] is False
+    assert data["summary"] == {"hosts": 4, "audited": 3, "not_audited": 1, "servers": 3,
+                               "findings": {"critical": 0, "high": 2, "medium": 0, "low": 0, "info": 0},
+                               "clean_hosts": 1, "fleet_score": 70}
+
+
+def test_markdown_lists_hosts_and_findings():
+    text = posture.to_markdown(report())
+    assert "| web2 | 70 | ollama (pid 7, 0.0.0.0:11434) | 1 high |" in text
+    assert "| ai0 | 100 | ollama (pid 7, 127.0.0.1:11434) | clean |" in text
+    assert "| down | - | - | not audited: unreachable |" in text
+    assert "- **high** `nonloopback_listener`: ollama (pid 7) listens on 0.0.0.0:11434, off loopback. Fix: bind it" \
+        in text
+
+
+def test_junit_marks_findings_as_failures():
+    root = ElementTree.fromstring(posture.to_junit(report()).split("\n", 1)[1])
+    suites = {suite.get("name"): suite for suite in root}
+    assert suites["ai0"].get("failures") == "0" and int(suites["ai0"].get("tests")) == 10
+    web2 = suites["web2"]
+    assert web2.get("failures") == "1"
+    failed = [case.get("name") for case in web2 if case.find("failure") is not None]
+    assert failed == ["nonloopback_listener"]
+    assert suites["down"].get("errors") == "1"
+    assert [case.get("name") for case in suites["ai1"] if case.find("failure") is not None] == ["model_mismatched"]
+
+
+def test_empty_fleet():
+    data = posture.build_report([], "t")
+    assert data["summary"]["fleet_score"] == 100 and posture.to_markdown(data).startswith("# Local AI posture")
