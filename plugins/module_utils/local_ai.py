@@ -165,8 +165,11 @@ def _model_paths(proc, pid):
         if len(parts) == 6 and MODEL_FILE.search(parts[5].strip()):
             paths.add(parts[5].strip())
     fd_dir = os.path.join(proc, pid, "fd")
+    readable = True
     try:
         fds = os.listdir(fd_dir)
+    except PermissionError:
+        fds, readable = [], False
     except OSError:
         fds = []
     sockets = set()
@@ -176,7 +179,7 @@ def _model_paths(proc, pid):
             sockets.add(target[8:-1])
         elif MODEL_FILE.search(target):
             paths.add(target)
-    return sorted(paths), sockets
+    return sorted(paths), sockets, readable
 
 
 def lock_digests(text):
@@ -212,7 +215,7 @@ def scan(root="/", hash_executables=True, approved_digests=None):
         uid = int((_status_field(status, "Uid") or ["0"])[0])
         gids = {int(gid) for gid in _status_field(status, "Groups")} | {
             int((_status_field(status, "Gid") or ["0"])[0])}
-        models, sockets = _model_paths(proc, pid)
+        models, sockets, readable = _model_paths(proc, pid)
         listeners = []
         for family, name in ((4, "tcp"), (6, "tcp6")):
             table = parse_net(_read(os.path.join(base, "net", name)), family)
@@ -226,6 +229,7 @@ def scan(root="/", hash_executables=True, approved_digests=None):
             "listeners": [{"address": address, "port": port} for address, port in listeners],
             "models": models, "unit": unit, "container": container,
             "environment": _environ(_read(os.path.join(base, "environ"), "rb")),
+            "complete": readable,
         }
         if hash_executables:
             server["exe_sha256"] = sha256_file(os.path.join(base, "exe"))
@@ -252,6 +256,11 @@ def server_findings(server, root="/", approved_digests=None):
         item.update(extra)
         found.append(item)
 
+    if not server.get("complete", True):
+        add("scan_incomplete", "info",
+            "cannot read /proc/%d/fd: listeners, models and environment of %s are unknown" % (server["pid"],
+                                                                                             server["kind"]),
+            "run the scan as root with CAP_SYS_PTRACE (a container's root lacks it)")
     for listener in server["listeners"]:
         if not is_loopback(listener["address"]):
             add("nonloopback_listener", "high",

@@ -42,7 +42,7 @@ down
 echo "demo: starting a throwaway host ($HOST) and a probe ($PROBE) on network $NET"
 docker network create "$NET" >/dev/null
 docker run -d --name "$HOST" --hostname "$HOST" --network "$NET" \
-  --cgroupns host --cap-add SYS_ADMIN --cap-add NET_ADMIN \
+  --cgroupns host --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add SYS_PTRACE --cap-add DAC_READ_SEARCH \
   --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
   --tmpfs /run --tmpfs /run/lock --tmpfs /tmp -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
   --stop-signal SIGRTMIN+3 "$IMAGE" /lib/systemd/systemd >/dev/null
@@ -59,11 +59,25 @@ ansible-playbook -i tests/demo/inventory.yml tests/demo/prepare.yml >.build/demo
   tail -n 30 .build/demo-prepare.log; exit 1; }
 before=$(posture before)
 
+audit() {  # $1 = before|after: playbooks/audit.yml, which changes nothing on the host
+  ansible-playbook -i tests/demo/inventory.yml playbooks/audit.yml -e "llmsec_audit_report_dir=$PWD/.build/demo-audit-$1" \
+    >".build/demo-audit-$1.log" 2>&1 || { tail -n 30 ".build/demo-audit-$1.log"; exit 1; }
+  python3 - "$1" ".build/demo-audit-$1/posture.json" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[2]))
+for host in report["hosts"]:
+    kinds = ", ".join(sorted({f["kind"] for f in host["findings"]})) or "no findings"
+    print("audit %-6s| %s: posture score %s; %s" % (sys.argv[1], host["host"], host["score"], kinds))
+PY
+}
+audit_before=$(audit before)
+
 echo "demo: applying playbooks/site.yml"
 start=$(date +%s)
 ansible-playbook -i tests/demo/inventory.yml playbooks/site.yml | tee .build/demo-site.log | grep -A1 '^PLAY RECAP' | tail -n 1 || true
 grep -q 'failed=0' .build/demo-site.log || { echo "demo: site.yml failed (log: .build/demo-site.log)"; exit 1; }
 after=$(posture after)
+audit_after=$(audit after)
 
 echo
 echo "Posture of $HOST, port 11434 (probe = a second container on the same network)"
@@ -71,6 +85,10 @@ printf '%-7s| %-52s| %-16s| %-9s| %-11s| %s\n' "" "API from the network" "listen
 echo "$before"
 echo "$after"
 echo "site.yml took $(( $(date +%s) - start )) s"
+echo
+echo "playbooks/audit.yml (reports in .build/demo-audit-before/ and .build/demo-audit-after/: JSON, Markdown, JUnit)"
+echo "$audit_before"
+echo "$audit_after"
 docker exec "$PROBE" mkdir -p /opt/pki
 docker cp ".build/demo-pki/$HOST/ca.crt" "$PROBE:/opt/pki/ca.crt"
 https_code() { docker exec "$PROBE" curl -s -m 5 --cacert /opt/pki/ca.crt -o /dev/null -w '%{http_code}' "$@" "https://$HOST/api/version"; }

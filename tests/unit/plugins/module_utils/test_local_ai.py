@@ -179,3 +179,18 @@ def test_lock_digests_reads_any_format():
     text = '{"models": {"tiny:1b": {"manifest": "sha256:%s", "layers": [{"digest": "sha256-%s"}]}}}' % (
         "1" * 64, "2" * 64)
     assert local_ai.lock_digests(text) == {"1" * 64, "2" * 64}
+
+
+def test_unreadable_fd_is_reported_not_hidden(host, monkeypatch):
+    host.process(70, ["/usr/local/bin/ollama", "serve"], "/usr/local/bin/ollama")
+    real_listdir = os.listdir
+
+    def listdir(path):
+        if str(path).endswith("/fd"):
+            raise PermissionError(13, "Permission denied")
+        return real_listdir(path)
+    monkeypatch.setattr(local_ai.os, "listdir", listdir)
+    servers, findings = local_ai.scan(str(host.root))
+    assert servers[0]["complete"] is False
+    assert [(item["kind"], item["severity"]) for item in findings] == [("scan_incomplete", "info")]
+    assert local_ai.posture_score(findings) == 100
