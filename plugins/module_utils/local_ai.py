@@ -258,14 +258,14 @@ def server_findings(server, root="/", approved_digests=None):
 
     if not server.get("complete", True):
         add("scan_incomplete", "info",
-            "cannot read /proc/%d/fd: listeners, models and environment of %s are unknown" % (server["pid"],
-                                                                                             server["kind"]),
+            "cannot read /proc/%d/fd: listeners, models and environment of %s are unknown" % (
+                server["pid"], server["kind"]),
             "run the scan as root with CAP_SYS_PTRACE (a container's root lacks it)")
     for listener in server["listeners"]:
         if not is_loopback(listener["address"]):
             add("nonloopback_listener", "high",
-                "%s (pid %d) listens on %s, off loopback" % (server["kind"], server["pid"],
-                                                            host_port(listener["address"], listener["port"])),
+                "%s (pid %d) listens on %s, off loopback" % (
+                    server["kind"], server["pid"], host_port(listener["address"], listener["port"])),
                 "bind it to 127.0.0.1 (llmsec.hardening.ollama_bind for Ollama) and put nginx_tls_proxy in front",
                 address=host_port(listener["address"], listener["port"]))
     if server["uid"] == 0 and server["role"] == "server":

@@ -24,8 +24,8 @@ def model_findings(result):
             what = entry.get("model") or entry.get("path") or entry.get("digest") or "?"
             found.append({"kind": "model_" + kind, "severity": severity, "model": entry.get("model"),
                           "path": entry.get("path"),
-                          "message": "model %s: %s%s" % (what, kind, (" (" + entry["reason"] + ")")
-                                                        if entry.get("reason") else ""),
+                          "message": "model %s: %s%s" % (
+                              what, kind, (" (" + entry["reason"] + ")") if entry.get("reason") else ""),
                           "fix": "restore it from a trusted source or review and approve it (model_integrity)"})
     return found
 
@@ -47,8 +47,8 @@ def build_report(hosts, generated_at):
         findings.sort(key=lambda entry: SEVERITIES.index(entry.get("severity", "info")))
         for finding in findings:
             totals[finding.get("severity", "info")] += 1
-        servers = [{key: server.get(key) for key in ("kind", "pid", "user", "exe", "listeners", "unit", "container",
-                                                    "models")}
+        keys = ("kind", "pid", "user", "exe", "listeners", "unit", "container", "models")
+        servers = [{key: server.get(key) for key in keys}
                    for server in item["local_ai"].get("servers") or [] if server.get("role", "server") == "server"]
         entries.append({"host": item["host"], "audited": True, "servers": servers, "findings": findings,
                         "models_checked": item.get("models") is not None, "score": score(findings)})
@@ -73,7 +73,7 @@ def _cell(text):
 def to_markdown(report):
     summary = report["summary"]
     lines = ["# Local AI posture report", "",
-             "Generated %s. %d hosts, %d audited, %d AI servers; fleet score %d (the lowest host)." % (
+             "Generated %s. Hosts: %d, audited: %d, AI servers: %d; fleet score %d (the lowest host's)." % (
                  report["generated_at"], summary["hosts"], summary["audited"], summary["servers"],
                  summary["fleet_score"]),
              "",
@@ -85,7 +85,8 @@ def to_markdown(report):
             lines.append("| %s | - | - | not audited: %s |" % (_cell(entry["host"]), _cell(entry["error"])))
             continue
         servers = ", ".join("%s (pid %s, %s)" % (server["kind"], server["pid"], ", ".join(
-            "%s:%s" % (listener["address"], listener["port"]) for listener in server["listeners"]) or "no port")
+            ("[%s]:%s" if ":" in listener["address"] else "%s:%s") % (listener["address"], listener["port"])
+            for listener in server["listeners"]) or "no port")
             for server in entry["servers"]) or "none"
         counts = {}
         for finding in entry["findings"]:
@@ -97,8 +98,8 @@ def to_markdown(report):
         if entry["audited"] and entry["findings"]:
             lines += ["", "## %s" % entry["host"], ""]
             for finding in entry["findings"]:
-                lines.append("- **%s** `%s`: %s. Fix: %s" % (finding["severity"], finding["kind"],
-                                                           finding.get("message", ""), finding.get("fix", "")))
+                lines.append("- **%s** `%s`: %s. Fix: %s" % (
+                    finding["severity"], finding["kind"], finding.get("message", ""), finding.get("fix", "")))
     return "\n".join(lines) + "\n"
 
 
