@@ -53,12 +53,13 @@ CONFUSABLES = {
     "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "ℓ": "l",
 }
 LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
+# Words of a text that discusses injection rather than performs it ("a classic payload is ...").
 DISCUSSION = re.compile(
-    r"\b(example|examples|e\.g\.|such as|for instance|like|phrase|phrases|string|payload|payloads|attack|attacks|"
-    r"attacker|attackers|adversar\w*|malicious|injection|injections|jailbreak\w*|red[- ]team\w*|researchers?|"
-    r"technique|techniques|classic|known as|called|detect\w*|filter\w*|defen[cs]e\w*|mitigat\w*|"
-    r"vulnerab\w*|exploit\w*|owasp|security|sanitiz\w*|regex|pattern|patterns|block\w*|tests?|testing|"
-    r"demonstrat\w*|illustrat\w*|quoted|literal|verbatim)\b", re.I)
+    r"(\be\.g\.|\bi\.e\.|\b(example|examples|such as|for instance|phrase|phrases|payload|payloads|attack|attacks|"
+    r"attacker|attackers|adversar\w*|injection|injections|injected|jailbreak\w*|red[- ]team\w*|honeypot|"
+    r"guardrail\w*|tests?(?! set)|testing|test cases?|dataset|strings?|planted|inserted|control tokens?|"
+    r"chat templates?)\b)", re.I)
+URL = re.compile(r"\b(https?://|www\.)\S+|\b[\w.+-]+@[\w-]+(\.[\w-]+)+|\b[\w-]+(\.[\w-]+)*\.(example|com|net|org|io)\b")
 HIDDEN_STYLE = re.compile(
     r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*(0|0?\.\d+|[01])(px|pt|em|rem|%)?\s*(;|$)|"
     r"opacity\s*:\s*0(\.0+)?\s*(;|$)|color\s*:\s*(#fff\b|#ffffff\b|white\b|rgba?\(\s*255\s*,\s*255\s*,\s*255)|"
@@ -70,10 +71,37 @@ MD_REF_COMMENT = re.compile(r"^\s*\[(//|comment|_)\]:\s*#\s*[(\"'](.*)[)\"']\s*$
 HTML_COMMENT = re.compile(r"<!--(.*?)-->", re.S)
 B64_BLOCK = re.compile(r"(?<![A-Za-z0-9+/=_-])([A-Za-z0-9+/_-]{24,}={0,2})(?![A-Za-z0-9+/=_-])")
 HEX_BLOCK = re.compile(r"(?<![0-9a-fA-F])((?:[0-9a-fA-F]{2}){16,})(?![0-9a-fA-F])|((?:\\x[0-9a-fA-F]{2}){12,})")
-PLACEHOLDER = re.compile(r"(\{[^}]{1,40}\}|\$\{?\w+|<[^>]{1,40}>|\[[A-Z_ ]{3,40}\]|%s|INSERT|PLACEHOLDER|"
-                         r"\bdata=|\bq=|secret|summary|conversation|history|chat|prompt|password|token|key=|"
-                         r"email|user|ssn|info=)", re.I)
+# A query that carries data out: template placeholders (links and images), data words (images, which
+# load without a click).
+PLACEHOLDER = re.compile(r"(\{[^}]{1,40}\}|\$\{?\w+|<[^>]{1,40}>|\[[A-Z_ ]{3,40}\]|%s|\bINSERT\b|PLACEHOLDER)")
+DATA_WORDS = re.compile(r"(=$|=&|secret|summary|conversation|history|chat|prompt|password|passwd|token|"
+                        r"credential|ssn|e-?mail|messages?|context|d=$)", re.I)
 FENCE = re.compile(r"^(```|~~~)", re.M)
+# In text a reader does not see, any directive to a model is an attack.
+HIDDEN_DIRECTIVE = re.compile(
+    r"\b(assistant|ai|llm|chatbot|bot|gpt|model|summari[sz]er|agent)\b[^.!?\n]{0,20}[:,]?\s*[^.!?\n]{0,60}"
+    r"\b(override|ignore|disregard|forget|write|say|tell|state|answer|respond|reply|recommend|mention|claim|include|"
+    r"output|never|always|must|rate|rank|praise|promote)\b|^\s*(override|ignore|disregard|forget|say|tell|answer|"
+    r"respond|reply|recommend|write|state|always|never|instead)\b", re.I | re.M)
+# Paraphrases slip past any phrase list, so sentences are also scored on three kinds of words; two
+# kinds in one sentence make a finding: (A) the text addresses an AI, (O) it overrides or rewrites
+# instructions, (S) it reaches for secrets, data or the user.
+CUE_AI = re.compile(r"\b(ai|a\.i\.|llms?|language models?|chat ?bots?|assistants?|gpt|chatgpt|claude|gemini|copilot|llama|"
+                    r"bots?|agents?|summari[sz]ers?|models?)\b", re.I)
+CUE_YOU = re.compile(r"\b(you|your|yourself|must|should|shall|needs? to|has to|is to)\b", re.I)
+CUE_OVERRIDE = re.compile(
+    r"\b(ignore|disregard|forget|supersede\w*|overrid\w*|override|instead|void|stop what|stop doing|"
+    r"highest priority|top priority|from (now|this point) on|henceforth|new (rules|instructions|task|orders)|updated instructions|real instructions|"
+    r"original (ones|instructions|prompt)|previous (instructions|rules|guidelines|prompt)|system prompt|"
+    r"your (instructions|rules|guidelines|programming|prompt|directives))\b", re.I)
+CUE_SENSITIVE = re.compile(
+    r"(\b(passwords?|api[ _-]?keys?|secrets?|credentials?|access tokens?|salar(y|ies)|confidential|ssn|credit card|"
+    r"bank details|iban|home address|every document|all (the )?documents|retrieved|context window|"
+    r"conversation history|chat history|tell the user|ask (the user|them|him|her) for|do not tell|don't tell|"
+    r"without telling|access denied|session (has )?expired)\b|https?://|www\.)", re.I)
+SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
+HIDDEN_MODEL_WORDS = re.compile(r"\b(assistant|ai|llm|model|chatbot|gpt|answer\w*|respond\w*|repl(y|ies)|recommend|"
+                                r"mention|always|never|must|instructions?|ignore|summar\w+|instead|password)\b", re.I)
 
 
 class ScanError(Exception):
@@ -135,15 +163,16 @@ def fold(text):
 
 
 def despace(text):
-    """Join letters spread out to dodge filters: 'i g n o r e', 'i.g.n.o.r.e', 'i-g-n-o-r-e'."""
-    return re.sub(r"\b(?:[A-Za-z][ .\-_*]){4,}[A-Za-z]\b",
-                  lambda match: re.sub(r"[ .\-_*]", "", match.group(0)), text)
+    """Join letters spread out to dodge filters: 'i.g.n.o.r.e', 'i-g-n-o-r-e', 'i g n o r e  a l l'
+    (single spaces inside a word, two between words)."""
+    text = re.sub(r"\b(?:[A-Za-z][.\-_*]){2,}[A-Za-z]\b", lambda match: re.sub(r"[.\-_*]", "", match.group(0)), text)
+    return re.sub(r"\b(?:[A-Za-z] ){3,}[A-Za-z]\b", lambda match: match.group(0).replace(" ", ""), text)
 
 
 def snippet(text, start, end):
     left = max(0, start - 20)
-    piece = text[left:max(end, left + 1)]
-    piece = re.sub(r"\s+", " ", "".join(ch if ch.isprintable() else "\ufffd" for ch in piece)).strip()
+    piece = re.sub(r"\s+", " ", text[left:max(end, left + 1)])
+    piece = "".join(ch if ch.isprintable() else "\ufffd" for ch in piece).strip()
     return piece[:SNIPPET]
 
 
@@ -229,27 +258,29 @@ class Skip(Exception):
 # --------------------------------------------------------------------------
 
 def _regions(text):
-    """Spans of fenced code, inline code and quotations."""
+    """Spans of fenced code (weight 2), and of inline code, quotations and indented code (weight 1)."""
     spans = []
     fences = [match.start() for match in FENCE.finditer(text)]
     for start, end in zip(fences[::2], fences[1::2]):
-        spans.append((start, end))
+        spans.append((start, end, 2))
     for match in re.finditer(r"`[^`\n]+`|\"[^\"\n]{3,400}\"|“[^”\n]{3,400}”|'[^'\n]{8,400}'|«[^»\n]{3,400}»", text):
-        spans.append((match.start(), match.end()))
+        spans.append((match.start(), match.end(), 1))
     for match in re.finditer(r"^\s*>.*$", text, re.M):
-        spans.append((match.start(), match.end()))
+        spans.append((match.start(), match.end(), 1))
     for match in re.finditer(r"^( {4}|\t).*$", text, re.M):
-        spans.append((match.start(), match.end()))
+        spans.append((match.start(), match.end(), 1))
     return spans
 
 
 def _sentence(text, start, end):
-    left = max(text.rfind(mark, 0, start) for mark in (". ", "! ", "? ", "\n\n", ":\n"))
-    right_marks = [text.find(mark, end) for mark in (". ", "! ", "? ", "\n\n")]
-    right = min([mark for mark in right_marks if mark >= 0] or [len(text)])
-    # and the sentence before, where "for example:" often stands
-    before = max(text.rfind(mark, 0, max(left, 0)) for mark in (". ", "! ", "? ", "\n\n"))
-    return text[max(before, 0):right], text[max(left, 0):start]
+    """(context, lead): the paragraph of the match and the one before it (where "for example:" or a
+    heading stands), and the text between the start of the match's sentence or line and the match."""
+    paragraph = text.rfind("\n\n", 0, start)
+    before = text.rfind("\n\n", 0, max(paragraph, 0))
+    after = text.find("\n\n", end)
+    context = text[max(before, 0):after if after >= 0 else len(text)]
+    left = max(max(text.rfind(mark, 0, start) + len(mark) - 1 for mark in (". ", "! ", "? ", "\n")), 0)
+    return context, text[left:start]
 
 
 def _lower(severity, steps):
@@ -258,14 +289,16 @@ def _lower(severity, steps):
 
 def _weigh(text, start, end, severity, regions):
     """Lower the severity of a match that is quoted, in code, or discussed rather than addressed."""
-    quoted = any(a <= start and end <= b for a, b in regions)
+    quoted = max([weight for a, b, weight in regions if a <= start and end <= b] or [0])
     context, lead = _sentence(text, start, end)
-    discussed = bool(DISCUSSION.search(context))
+    discussed = bool(DISCUSSION.search(URL.sub(" ", context)))
     lead = lead.strip().strip("*_-#>•").strip()
     imperative = lead == "" or lead.endswith(":") and len(lead) < 40 and not discussed
-    steps = 0
-    if quoted:
-        steps += 1
+    steps = quoted
+    # Reported speech: "I told my kids to ignore the previous rules" speaks of a third party.
+    if re.search(r"\b(told|asked|tell|ask|instructed|wanted|want|let|made|make|taught|reminded)\s+(my|his|her|their|our|"
+                 r"the|a|some|all)\s+(\w+\s+){0,2}to\s*$", lead, re.I) and not CUE_AI.search(lead):
+        steps += 2
     if discussed:
         steps += 1 if imperative and not quoted else 2
     return _lower(severity, steps)
@@ -309,6 +342,33 @@ def scan_text(text, rules, channel="text", base_offset=0, weigh=True):
                               "offset": base_offset + match.start(), "snippet": snippet(variant, match.start(),
                                                                                          match.end()),
                               "rationale": rule.rationale, "span": (match.start(), match.end())})
+    if weigh:
+        regions = _regions(folded)
+        for match in SENTENCE.finditer(folded):
+            sentence = match.group(0)
+            kinds = []
+            if CUE_AI.search(sentence) and CUE_YOU.search(sentence):
+                kinds.append("ai")
+            if CUE_OVERRIDE.search(sentence):
+                kinds.append("override")
+            if CUE_SENSITIVE.search(URL.sub(" https:// ", sentence) if "ai" in kinds else sentence):
+                kinds.append("sensitive")
+            if len(kinds) < 2 or any(f["offset"] - base_offset >= match.start() and f["offset"] - base_offset < match.end()
+                                     and SEVERITIES.index(f["severity"]) >= 2 for f in found):
+                continue
+            start = match.start() + len(sentence) - len(sentence.lstrip())
+            # Quoted cues, in a text that discusses injection, are examples.
+            cue = CUE_OVERRIDE.search(sentence) or CUE_AI.search(sentence)
+            cue_at = match.start() + cue.start()
+            quoted = max([weight for a, b, weight in regions if a <= cue_at < b] or [0])
+            context = _sentence(folded, start, match.end())[0]
+            steps = quoted + (2 if DISCUSSION.search(URL.sub(" ", context)) else 0)
+            found.append({"rule": "cues-" + "+".join(kinds), "channel": channel, "offset": base_offset + start,
+                          "severity": _lower("high", steps),
+                          "snippet": snippet(folded, start, match.end()), "span": (start, match.end()),
+                          "rationale": "One sentence that %s." % " and ".join(
+                              {"ai": "addresses an AI", "override": "overrides its instructions",
+                               "sensitive": "reaches for secrets, data or the user"}[kind] for kind in kinds)})
     return found
 
 
@@ -395,14 +455,21 @@ def scan_document(text, kind, rules):
     findings += scan_text(visible, rules, "text")
 
     for channel, part in hidden_parts:
-        for finding in scan_text(html.unescape(part), rules, channel, weigh=False):
+        part = html.unescape(part)
+        hits = scan_text(part, rules, channel, weigh=False)
+        for finding in hits:
             finding["rule"] = "hidden-%s:%s" % (channel, finding["rule"])
             finding["severity"] = "high"
             finding["offset"] = max(0, text.find(part[:40]))
             findings.append(finding)
+        directive = HIDDEN_DIRECTIVE.search(fold(part))
+        if not hits and directive and channel != "attribute":
+            add("hidden-%s:directive" % channel, "high", max(0, text.find(part[:40])), part,
+                "Hidden text that directs a model.", channel)
     hidden_text = " ".join(part for channel, part in hidden_parts if channel == "hidden-element")
     if len(hidden_text.strip()) > 40 and not any(f["rule"].startswith("hidden-hidden-element") for f in findings):
-        add("hidden-element-text", "low", 0, hidden_text.strip(), "Text a browser does not show.", "hidden-element")
+        add("hidden-element-text", "medium" if HIDDEN_MODEL_WORDS.search(hidden_text) else "low", 0,
+            hidden_text.strip(), "Text a browser does not show.", "hidden-element")
 
     # Invisible and direction-changing characters.
     smuggled = _tag_smuggled(text)
@@ -424,7 +491,8 @@ def scan_document(text, kind, rules):
     # Exfiltration lures: links and images that carry data to another host.
     for match in MD_LINK.finditer(text):
         url = match.group(3)
-        if _external(url) and urlsplit(url).query and PLACEHOLDER.search(unquote(urlsplit(url).query)):
+        query = unquote(urlsplit(url).query) if _external(url) else ""
+        if query and (PLACEHOLDER.search(query) or match.group(1) and DATA_WORDS.search(query)):
             add("exfil-markdown-%s" % ("image" if match.group(1) else "link"),
                 "high" if match.group(1) else "medium", match.start(), match.group(0),
                 "An external %s whose query carries data or placeholders for it." % (
@@ -432,7 +500,8 @@ def scan_document(text, kind, rules):
     if kind == "html":
         for match in re.finditer(r"<img\b[^>]*\bsrc\s*=\s*[\"']?([^\"'\s>]+)", text, re.I):
             url = html.unescape(match.group(1))
-            if _external(url) and urlsplit(url).query and PLACEHOLDER.search(unquote(urlsplit(url).query)):
+            query = unquote(urlsplit(url).query) if _external(url) else ""
+            if query and (PLACEHOLDER.search(query) or DATA_WORDS.search(query)):
                 add("exfil-html-image", "high", match.start(), match.group(0),
                     "An external image whose query carries data or placeholders for it.", "html")
 
