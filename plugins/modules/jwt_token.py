@@ -19,20 +19,35 @@ description:
   - The task's output is always hidden (no_log), whatever the play says, because it carries a credential.
     The token is still in the registered variable.
   - "Needs PyJWT and cryptography where the module runs (usually the controller, with C(delegate_to: localhost))."
+  - With O(profile=qdrant) it mints a Qdrant JWT RBAC token instead - C(exp), C(sub) and an C(access) list that
+    names the collection C(rag_<tenant>) only (O(tenant), O(access)), signed with HS256 by Qdrant's
+    C(service.api_key) (O(secret)); no C(aud), which Qdrant's parser does not expect.
 author:
   - llmsec.hardening contributors (@llmsec)
 extends_documentation_fragment:
   - llmsec.hardening.attributes
 options:
+  profile:
+    description: V(gateway) for the llmsec auth gateway, V(qdrant) for a Qdrant tenant token.
+    type: str
+    choices: [gateway, qdrant]
+    default: gateway
   subject:
     description: Who the token is for (C(sub)); appears in the gateway's audit log.
     type: str
     required: true
   role:
-    description: The gateway role the token grants.
+    description: The gateway role the token grants. Required with O(profile=gateway).
     type: str
-    required: true
     choices: [inference_consumer, prompt_engineer, model_admin, auditor]
+  tenant:
+    description: O(profile=qdrant), the tenant; the token reaches the collection C(rag_<tenant>) only.
+    type: str
+  access:
+    description: O(profile=qdrant), V(r) read or V(rw) read-write on the tenant's collection.
+    type: str
+    choices: [r, rw]
+    default: r
   ttl:
     description: Lifetime in seconds. Over O(max_ttl) is an error, not a silent cut.
     type: int
@@ -59,13 +74,12 @@ options:
     description: Shared secret for HS256, at least 32 bytes, from a vault.
     type: str
   issuer:
-    description: The C(iss) claim; the gateway accepts only its configured issuer.
+    description: The C(iss) claim; the gateway accepts only its configured issuer. Required with O(profile=gateway).
     type: str
-    required: true
   audience:
-    description: The C(aud) claim; the gateway accepts only its configured audience.
+    description: The C(aud) claim; the gateway accepts only its configured audience. Required with
+      O(profile=gateway).
     type: str
-    required: true
   kid:
     description: Key ID written to the token header, so that the gateway picks the key (rotation).
     type: str
@@ -173,6 +187,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 from ansible_collections.llmsec.hardening.plugins.module_utils import gateway_policy as gp
+from ansible_collections.llmsec.hardening.plugins.module_utils import qdrant
 
 try:
     import jwt
@@ -217,8 +232,11 @@ def load_signing_key(module, params):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            profile=dict(type="str", choices=["gateway", "qdrant"], default="gateway"),
             subject=dict(type="str", required=True),
-            role=dict(type="str", required=True, choices=list(gp.ROLES)),
+            role=dict(type="str", choices=list(gp.ROLES)),
+            tenant=dict(type="str"),
+            access=dict(type="str", choices=["r", "rw"], default="r"),
             ttl=dict(type="int", default=900),
             max_ttl=dict(type="int", default=gp.DEFAULT_MAX_TTL),
             algorithm=dict(type="str", choices=list(gp.ALGORITHMS), default="EdDSA"),
@@ -226,8 +244,8 @@ def main():
             private_key_path=dict(type="path"),
             private_key_passphrase=dict(type="str", no_log=True),
             secret=dict(type="str", no_log=True),
-            issuer=dict(type="str", required=True),
-            audience=dict(type="str", required=True),
+            issuer=dict(type="str"),
+            audience=dict(type="str"),
             kid=dict(type="str"),
             models=dict(type="list", elements="str"),
             not_before=dict(type="int", default=0),
@@ -235,15 +253,23 @@ def main():
             sign=dict(type="bool", default=True),
         ),
         mutually_exclusive=[("private_key", "private_key_path", "secret")],
+        required_if=[("profile", "gateway", ("role", "issuer", "audience")), ("profile", "qdrant", ("tenant", "secret"))],
         supports_check_mode=True,
     )
     params = module.params
     now = int(time.time())
     try:
-        claims = gp.build_claims(params["subject"], params["role"], params["ttl"], params["issuer"],
-                                 params["audience"], now, models=params["models"], max_ttl=params["max_ttl"],
-                                 not_before=now + params["not_before"] if params["not_before"] else None)
-    except gp.PolicyError as exc:
+        if params["profile"] == "qdrant":
+            if params["algorithm"] != "HS256":
+                module.fail_json(msg="profile qdrant signs with HS256 (Qdrant's api_key as secret)")
+            if params["ttl"] > params["max_ttl"]:
+                module.fail_json(msg="ttl %d is over the lifetime cap max_ttl=%d" % (params["ttl"], params["max_ttl"]))
+            claims = qdrant.tenant_claims(params["tenant"], params["access"], now, params["ttl"], params["subject"])
+        else:
+            claims = gp.build_claims(params["subject"], params["role"], params["ttl"], params["issuer"],
+                                     params["audience"], now, models=params["models"], max_ttl=params["max_ttl"],
+                                     not_before=now + params["not_before"] if params["not_before"] else None)
+    except (gp.PolicyError, qdrant.QdrantError) as exc:
         module.fail_json(msg=to_native(exc))
     clash = sorted(set(params["extra_claims"]) & set(claims))
     if clash:

@@ -105,3 +105,41 @@ def test_bad_rules_are_refused_before_the_host_changes(host):
     assert host.check_output("sha256sum /etc/llmsec/rag-rules.yml /etc/llmsec/rag-inbox.json") == before
     assert_refused(run_role(host, ROLE, {"rag_ingest_guard_ingester_users": ["nobody-here"]}),
                    "rag_ingest_guard_ingester_users")
+
+
+ADMIN_KEY = "test-only-qdrant-admin-key-0123456789abcdef"
+
+
+def test_qdrant_configuration_is_locked_down(host):
+    import yaml
+    config_file = host.file("/etc/qdrant/llmsec.yaml")
+    assert (config_file.user, config_file.group, config_file.mode) == ("root", "qdrant", 0o640)
+    config = yaml.safe_load(config_file.content_string)
+    service = config["service"]
+    assert service["host"] == "127.0.0.1" and service["jwt_rbac"] is True and service["enable_tls"] is True
+    assert service["api_key"] == ADMIN_KEY and service["read_only_api_key"] != ADMIN_KEY
+    assert config["tls"]["cert"] == "/etc/llmsec/pki/server.crt" and config["telemetry_disabled"] is True
+
+
+def test_tenant_tokens_reach_their_collection_only():
+    import jwt
+    tokens = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "qdrant-tokens", HOST)
+    assert oct(os.stat(os.path.join(tokens, "acme.jwt")).st_mode & 0o777) == "0o600"
+    with open(os.path.join(tokens, "acme.jwt")) as handle:
+        acme = jwt.decode(handle.read().strip(), ADMIN_KEY, algorithms=["HS256"])
+    with open(os.path.join(tokens, "globex.jwt")) as handle:
+        globex = jwt.decode(handle.read().strip(), ADMIN_KEY, algorithms=["HS256"])
+    assert acme["access"] == [{"collection": "rag_acme", "access": "r"}] and acme["exp"] > time.time() + 3600
+    assert globex["access"] == [{"collection": "rag_globex", "access": "rw"}]
+    assert "aud" not in acme
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"rag_ingest_guard_qdrant_tenants": [{"name": "../etc", "access": "r"}]}, "rag_ingest_guard_qdrant_tenants"),
+    ({"rag_ingest_guard_qdrant_host": "0.0.0.0"}, "service.host must be a loopback address"),
+    ({"rag_ingest_guard_qdrant_read_only_api_key": "short"}, "read_only_api_key must be at least 32"),
+])
+def test_bad_qdrant_input_is_refused(host, extra, message):
+    before = host.check_output("sha256sum /etc/qdrant/llmsec.yaml")
+    assert_refused(run_role(host, ROLE, extra), message)
+    assert host.check_output("sha256sum /etc/qdrant/llmsec.yaml") == before

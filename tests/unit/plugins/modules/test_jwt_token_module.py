@@ -73,3 +73,17 @@ def test_refusals_name_the_problem(run_module):
 def test_extra_claims_for_qdrant(run_module):
     out = run(run_module, sign=False, extra_claims={"access": [{"collection": "rag_acme", "access": "r"}]})
     assert out.result["claims"]["access"] == [{"collection": "rag_acme", "access": "r"}]
+
+
+def test_qdrant_tenant_token(run_module):
+    secret = "q" * 40
+    out = run_module(jwt_token.main, {"profile": "qdrant", "subject": "ingester-acme", "tenant": "acme",
+                                      "access": "rw", "algorithm": "HS256", "secret": secret, "ttl": 600})
+    claims = jwt.decode(out.result["token"], secret, algorithms=["HS256"])
+    assert claims["access"] == [{"collection": "rag_acme", "access": "rw"}]
+    assert set(claims) == {"exp", "access", "sub"}  # no aud: Qdrant's parser would refuse an unexpected one
+    bad = run_module(jwt_token.main, {"profile": "qdrant", "subject": "x", "tenant": "../etc", "algorithm": "HS256",
+                                      "secret": secret})
+    assert "tenant" in bad.result["msg"]
+    missing = run_module(jwt_token.main, {"profile": "qdrant", "subject": "x", "tenant": "acme"})
+    assert "secret" in missing.result["msg"]
