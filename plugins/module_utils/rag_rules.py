@@ -51,6 +51,21 @@ DEFAULT_RULES = r"""
   rationale: Announces replacement instructions for the model.
   pattern: |-
     \b(new|updated|revised|real|actual|true|override|priority|secret|hidden|additional)\s+(system\s+)?(instructions?|directives?|orders|task|objective|prompt)\s*(:|are\b|is\b|follow\b|from\b)
+- id: override-prompt-update
+  severity: high
+  rationale: Announces a change to the model's prompt or rules.
+  pattern: |-
+    \b(system prompt|prompt|instructions?|rules?|polic(y|ies)|guidelines|configuration)\s+(update|change|override|reset|patch)\s*:|\b(updating|changing|modifying|resetting|rewriting|replacing)\s+your\s+(rules|instructions|guidelines|programming|settings|configuration|prompt|directives|behaviou?r)\b|\byour (earlier|previous|prior|original|old|initial|current) (configuration|instructions|rules|guidelines|settings|programming|prompt|directives)\b[^.!?\n]{0,20}\b(no longer|do(es)? not|don't) (appl\w*|matter|count|stand|hold)
+- id: authority-claim
+  severity: high
+  rationale: Claims to be the model's developer or operator to gain authority.
+  pattern: |-
+    \b(as|i am|i'm|this is)\s+your\s+(developer|creator|programmer|admin|administrator|operator|owner|maker|system administrator|trainer)\b
+- id: role-restrictions-lifted
+  severity: high
+  rationale: Tells the model its restrictions are gone.
+  pattern: |-
+    \byou (no longer|don't|do not) have (any )?(content |safety |ethical )?(restrictions|limits|limitations|filters|guidelines|rules)|\byou (are|have been) (now )?(freed|released|unlocked|jailbroken|liberated)\b|\b(restrictions|filters|safety (rules|filters|guidelines)|guardrails) (are |have been )?(removed|lifted|disabled|turned off|deactivated)\b
 - id: override-system-override
   severity: high
   rationale: Claims authority to change the model's behaviour.
@@ -90,7 +105,7 @@ DEFAULT_RULES = r"""
   severity: high
   rationale: Conditions aimed at an automated reader (summarizer, RAG pipeline).
   pattern: |-
-    \b(when|while|if|once|before|after)\s+(you|the (ai|assistant|model|llm|bot|system))\s+(are\s+)?(read|reads|reading|summari[sz]e|summari[sz]es|summari[sz]ing|process|processes|processing|analy[sz]e|analy[sz]ing|see|sees|encounter|parse|parsing|retrieve|retrieving|answer|answering|index|indexing)\b[^.!?\n]{0,40}\b(this|these|the following|the above|document|page|text|file|email|content)
+    \b(when|while|if|once|before|after)\s+(you|the (ai|assistant|model|llm|bot|chatbot|agent|summari[sz]er|system))\s+(are\s+)?(read|reads|reading|summari[sz]e|summari[sz]es|summari[sz]ing|process|processes|processing|analy[sz]e|analy[sz]ing|see|sees|encounter|parse|parsing|retrieve|retrieving|answer|answering|index|indexing)\b[^.!?\n]{0,40}\b(this|these|the following|the above|document|page|text|file|email|content)
 - id: exfil-reveal-secrets
   severity: high
   rationale: Asks the model to disclose its prompt, keys or private data.

@@ -59,7 +59,7 @@ DISCUSSION = re.compile(
     r"attacker|attackers|adversar\w*|injection|injections|injected|jailbreak\w*|red[- ]team\w*|honeypot|"
     r"guardrail\w*|tests?(?! set)|testing|test cases?|dataset|strings?|planted|inserted|control tokens?|"
     r"chat templates?)\b)", re.I)
-URL = re.compile(r"\b(https?://|www\.)\S+|\b[\w.+-]+@[\w-]+(\.[\w-]+)+|\b[\w-]+(\.[\w-]+)*\.(example|com|net|org|io)\b")
+URL = re.compile(r"\b(https?://|www\.)\S+|\b[\w.+-]+@[\w-]+(\.[\w-]+)+|\b[\w-]+(\.[\w-]+)*\.[A-Za-z]{2,6}\b(/\S*)?")
 HIDDEN_STYLE = re.compile(
     r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*(0|0?\.\d+|[01])(px|pt|em|rem|%)?\s*(;|$)|"
     r"opacity\s*:\s*0(\.0+)?\s*(;|$)|color\s*:\s*(#fff\b|#ffffff\b|white\b|rgba?\(\s*255\s*,\s*255\s*,\s*255)|"
@@ -81,8 +81,10 @@ FENCE = re.compile(r"^(```|~~~)", re.M)
 HIDDEN_DIRECTIVE = re.compile(
     r"\b(assistant|ai|llm|chatbot|bot|gpt|model|summari[sz]er|agent)\b[^.!?\n]{0,20}[:,]?\s*[^.!?\n]{0,60}"
     r"\b(override|ignore|disregard|forget|write|say|tell|state|answer|respond|reply|recommend|mention|claim|include|"
-    r"output|never|always|must|rate|rank|praise|promote)\b|^\s*(override|ignore|disregard|forget|say|tell|answer|"
-    r"respond|reply|recommend|write|state|always|never|instead)\b", re.I | re.M)
+    r"output|never|always|must|rate|rank|praise|promote)\b|^\s*((hidden|note|notice|important|instructions?|ai|assistant|llm|"
+    r"bot|model)\s*:\s*)?(please\s+)?(override|ignore|disregard|"
+    r"forget|say|tell|answer|respond|reply|recommend|write|state|always|never|instead|append|include|send|"
+    r"forward|insert|encode|print|reveal)\b", re.I | re.M)
 # Paraphrases slip past any phrase list, so sentences are also scored on three kinds of words; two
 # kinds in one sentence make a finding: (A) the text addresses an AI, (O) it overrides or rewrites
 # instructions, (S) it reaches for secrets, data or the user.
@@ -93,12 +95,17 @@ CUE_OVERRIDE = re.compile(
     r"\b(ignore|disregard|forget|supersede\w*|overrid\w*|override|instead|void|stop what|stop doing|"
     r"highest priority|top priority|from (now|this point) on|henceforth|new (rules|instructions|task|orders)|updated instructions|real instructions|"
     r"original (ones|instructions|prompt)|previous (instructions|rules|guidelines|prompt)|system prompt|"
-    r"your (instructions|rules|guidelines|programming|prompt|directives))\b", re.I)
+    r"your (instructions|rules|guidelines|programming|prompt|directives|configuration|settings)|no longer appl\w*|"
+    r"(earlier|previous|prior|original) (configuration|settings|rules)|real (job|task|goal|purpose)|"
+    r"true (job|task|goal|purpose)|was (just )?a test|quietly|secretly|keep (this|it)( note| message)? secret|"
+    r"without (them|the user|anyone) (knowing|noticing))\b", re.I)
 CUE_SENSITIVE = re.compile(
     r"(\b(passwords?|api[ _-]?keys?|secrets?|credentials?|access tokens?|salar(y|ies)|confidential|ssn|credit card|"
     r"bank details|iban|home address|every document|all (the )?documents|retrieved|context window|"
     r"conversation history|chat history|tell the user|ask (the user|them|him|her) for|do not tell|don't tell|"
-    r"without telling|access denied|session (has )?expired)\b|https?://|www\.)", re.I)
+    r"without telling|access denied|session (has )?expired|email address(es)?|context window|"
+    r"tell (every|each|all|the) (customers?|users?|visitors?|readers?|people|person)|the person you are helping|"
+    r"in (every|each|all) (reply|replies|answer|answers|response|responses))\b|https?://|www\.)", re.I)
 SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 HIDDEN_MODEL_WORDS = re.compile(r"\b(assistant|ai|llm|model|chatbot|gpt|answer\w*|respond\w*|repl(y|ies)|recommend|"
                                 r"mention|always|never|must|instructions?|ignore|summar\w+|instead|password)\b", re.I)
@@ -317,6 +324,10 @@ def scan_text(text, rules, channel="text", base_offset=0, weigh=True):
     leet = folded.translate(LEET)
     if leet != folded:
         variants.append((leet, "leetspeak"))
+    # Dots in addresses end a sentence for the rules' [^.]; the same text with each address as one word.
+    unlinked = URL.sub(" URL ", folded)
+    if unlinked != folded:
+        variants.append((unlinked, "unlinked"))
     seen = set()
     for variant, obfuscation in variants:
         regions = _regions(variant) if weigh else []
@@ -330,6 +341,10 @@ def scan_text(text, rules, channel="text", base_offset=0, weigh=True):
                 if obfuscation == "homoglyph" and not rule.regex.search(unicodedata.normalize("NFKC", text)):
                     rule_id = "obfuscation-homoglyph:" + rule.id
                     severity = "high"
+                elif obfuscation == "unlinked":
+                    if any(f["rule"] == rule.id for f in found):
+                        continue
+                    severity = _weigh(variant, match.start(), match.end(), severity, _regions(variant))
                 elif obfuscation in ("spacing", "leetspeak"):
                     if rule.regex.search(folded):
                         continue
@@ -343,6 +358,7 @@ def scan_text(text, rules, channel="text", base_offset=0, weigh=True):
                                                                                          match.end()),
                               "rationale": rule.rationale, "span": (match.start(), match.end())})
     if weigh:
+        folded = URL.sub(" URL ", folded)
         regions = _regions(folded)
         for match in SENTENCE.finditer(folded):
             sentence = match.group(0)
@@ -362,7 +378,8 @@ def scan_text(text, rules, channel="text", base_offset=0, weigh=True):
             cue_at = match.start() + cue.start()
             quoted = max([weight for a, b, weight in regions if a <= cue_at < b] or [0])
             context = _sentence(folded, start, match.end())[0]
-            steps = quoted + (2 if DISCUSSION.search(URL.sub(" ", context)) else 0)
+            # Three kinds at once is an attack whatever the context says.
+            steps = quoted + (2 if len(kinds) < 3 and DISCUSSION.search(URL.sub(" ", context)) else 0)
             found.append({"rule": "cues-" + "+".join(kinds), "channel": channel, "offset": base_offset + start,
                           "severity": _lower("high", steps),
                           "snippet": snippet(folded, start, match.end()), "span": (start, match.end()),

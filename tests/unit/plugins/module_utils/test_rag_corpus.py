@@ -1,11 +1,11 @@
 """rag_document_scan's quality on the corpus in tests/data/rag_corpus: detection and false positives.
 
-78 malicious documents (overrides in many phrasings and languages, role and template markers, hidden
+86 malicious documents (overrides in many phrasings and languages, role and template markers, hidden
 HTML, comments, alt/title text, zero-width, bidi and Unicode-tag smuggling, exfiltration links and
-images, base64/hex/percent-encoded payloads, homoglyphs, spacing and leetspeak) and 78 benign ones
+images, base64/hex/percent-encoded payloads, homoglyphs, spacing and leetspeak) and 86 benign ones
 (articles and papers that discuss prompt injection and quote its payloads, code samples, chat
-transcripts, chat-template documentation, HTML with hidden menus, policies, manuals). The two last
-rounds of each (m63-m78, b63-b78) were written as held-out sets and added after the rules were
+transcripts, chat-template documentation, HTML with hidden menus, policies, manuals). The three last
+rounds of each (m63-m86, b63-b86) were written as held-out sets and added after the rules were
 generalised to catch them. Run with -s to see the figures.
 """
 
