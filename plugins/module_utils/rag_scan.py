@@ -270,7 +270,7 @@ def _regions(text):
     fences = [match.start() for match in FENCE.finditer(text)]
     for start, end in zip(fences[::2], fences[1::2]):
         spans.append((start, end, 2))
-    for match in re.finditer(r"`[^`\n]+`|\"[^\"\n]{3,400}\"|“[^”\n]{3,400}”|'[^'\n]{8,400}'|«[^»\n]{3,400}»", text):
+    for match in re.finditer(r"`[^`\n]+`|\"[^\"\n]{3,400}\"|\u201c[^\u201d\n]{3,400}\u201d|'[^'\n]{8,400}'|\u00ab[^\u00bb\n]{3,400}\u00bb", text):
         spans.append((match.start(), match.end(), 1))
     for match in re.finditer(r"^\s*>.*$", text, re.M):
         spans.append((match.start(), match.end(), 1))
@@ -354,8 +354,8 @@ def scan_text(text, rules, channel="text", base_offset=0, weigh=True):
                     severity = _weigh(variant, match.start(), match.end(), severity, regions)
                 seen.add(key)
                 found.append({"rule": rule_id, "severity": severity, "channel": channel,
-                              "offset": base_offset + match.start(), "snippet": snippet(variant, match.start(),
-                                                                                         match.end()),
+                              "offset": base_offset + match.start(),
+                              "snippet": snippet(variant, match.start(), match.end()),
                               "rationale": rule.rationale, "span": (match.start(), match.end())})
     if weigh:
         folded = URL.sub(" URL ", folded)
