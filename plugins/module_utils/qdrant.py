@@ -43,7 +43,7 @@ def collection_for(tenant):
     return "rag_" + tenant
 
 
-def tenant_claims(tenant, access, now, ttl, subject=None):
+def tenant_claims(tenant, access, now, ttl, subject=None, max_ttl=None):
     """Claims for one tenant's token: its collection only, read (r) or read-write (rw), with an expiry.
 
     No aud, iss or nbf: Qdrant's parser does not expect them, and an unexpected aud would fail validation."""
@@ -51,6 +51,8 @@ def tenant_claims(tenant, access, now, ttl, subject=None):
         raise QdrantError("tenant %s: access must be r or rw, not %r" % (tenant, access))
     if not isinstance(ttl, int) or ttl <= 0:
         raise QdrantError("tenant %s: ttl must be a positive number of seconds" % tenant)
+    if max_ttl is not None and ttl > max_ttl:
+        raise QdrantError("ttl %d is over the lifetime cap max_ttl=%d" % (ttl, max_ttl))
     claims = {"exp": int(now) + ttl, "access": [{"collection": collection_for(tenant), "access": access}]}
     if subject:
         claims["sub"] = subject

@@ -341,16 +341,14 @@ def scan_text(text, rules, channel="text", base_offset=0, weigh=True):
                 if obfuscation == "homoglyph" and not rule.regex.search(unicodedata.normalize("NFKC", text)):
                     rule_id = "obfuscation-homoglyph:" + rule.id
                     severity = "high"
-                elif obfuscation == "unlinked":
-                    if any(f["rule"] == rule.id for f in found):
-                        continue
-                    severity = _weigh(variant, match.start(), match.end(), severity, _regions(variant))
+                elif obfuscation == "unlinked" and any(f["rule"] == rule.id for f in found):
+                    continue
                 elif obfuscation in ("spacing", "leetspeak"):
                     if rule.regex.search(folded):
                         continue
                     rule_id = "obfuscation-%s:%s" % (obfuscation, rule.id)
                     severity = "high"
-                elif weigh:
+                elif weigh:  # plain and unlinked text: weighed on the variant's own quotes and code
                     severity = _weigh(variant, match.start(), match.end(), severity, regions)
                 seen.add(key)
                 found.append({"rule": rule_id, "severity": severity, "channel": channel,
@@ -613,7 +611,7 @@ def apply_action(result, action, output_dir=None, quarantine_dir=None, fail_on="
     for path in result["flagged"]:
         base = os.path.basename(path)
         if action == "sanitize":
-            dest = _free_name(os.path.join(output_dir, base))
+            dest = free_name(os.path.join(output_dir, base))
             moved.append({"src": path, "dest": dest})
             if not check_mode:
                 kind, text = read_document(path)
@@ -621,7 +619,7 @@ def apply_action(result, action, output_dir=None, quarantine_dir=None, fail_on="
                 with open(dest, "w", encoding="utf-8") as handle:
                     handle.write(sanitize(text, kind, result["documents"][path], fail_on))
         elif action == "quarantine":
-            dest = _free_name(os.path.join(quarantine_dir, base))
+            dest = free_name(os.path.join(quarantine_dir, base))
             moved.append({"src": path, "dest": dest})
             if not check_mode:
                 os.makedirs(quarantine_dir, mode=0o700, exist_ok=True)
@@ -629,7 +627,7 @@ def apply_action(result, action, output_dir=None, quarantine_dir=None, fail_on="
     return moved
 
 
-def _free_name(path):
+def free_name(path):
     """path, or path.1, path.2, ...: never overwrite."""
     candidate, number = path, 0
     while os.path.exists(candidate):

@@ -262,9 +262,8 @@ def main():
         if params["profile"] == "qdrant":
             if params["algorithm"] != "HS256":
                 module.fail_json(msg="profile qdrant signs with HS256 (Qdrant's api_key as secret)")
-            if params["ttl"] > params["max_ttl"]:
-                module.fail_json(msg="ttl %d is over the lifetime cap max_ttl=%d" % (params["ttl"], params["max_ttl"]))
-            claims = qdrant.tenant_claims(params["tenant"], params["access"], now, params["ttl"], params["subject"])
+            claims = qdrant.tenant_claims(params["tenant"], params["access"], now, params["ttl"], params["subject"],
+                                          max_ttl=params["max_ttl"])
         else:
             claims = gp.build_claims(params["subject"], params["role"], params["ttl"], params["issuer"],
                                      params["audience"], now, models=params["models"], max_ttl=params["max_ttl"],

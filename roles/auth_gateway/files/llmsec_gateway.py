@@ -81,7 +81,6 @@ def load_key(key, config):
 class Settings:
     def __init__(self, config):
         try:
-            self.raw = config
             self.issuer = config["issuer"]
             self.audience = config["audience"]
             self.max_ttl = int(config.get("max_ttl", gp.DEFAULT_MAX_TTL))
