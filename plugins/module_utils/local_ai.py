@@ -198,6 +198,9 @@ def scan(root="/", hash_executables=True, approved_digests=None):
     except OSError:
         pids = []
     servers, proxies = [], []
+    # The host's network namespace is init's; a server in another one (a container's)
+    # listens there, reachable from the network only through what Docker publishes.
+    host_netns = _readlink(os.path.join(proc, "1", "ns", "net"))
     for pid in pids:
         base = os.path.join(proc, pid)
         raw = _read(os.path.join(base, "cmdline"), "rb")
@@ -223,6 +226,7 @@ def scan(root="/", hash_executables=True, approved_digests=None):
                 listeners.append(table[inode])
         listeners = sorted({(item["address"], item["port"]) for item in listeners})
         unit, container = _unit_and_container(_read(os.path.join(base, "cgroup")))
+        netns = _readlink(os.path.join(base, "ns", "net"))
         server = {
             "kind": kind, "pid": int(pid), "user": _owner(root, uid), "uid": uid, "exe": exe,
             "cmdline": cmdline, "role": "runner" if "runner" in cmdline[1:3] else "server",
@@ -230,6 +234,7 @@ def scan(root="/", hash_executables=True, approved_digests=None):
             "models": models, "unit": unit, "container": container,
             "environment": _environ(_read(os.path.join(base, "environ"), "rb")),
             "complete": readable,
+            "own_netns": bool(host_netns and netns and netns != host_netns),
         }
         if hash_executables:
             server["exe_sha256"] = sha256_file(os.path.join(base, "exe"))
@@ -262,7 +267,9 @@ def server_findings(server, root="/", approved_digests=None):
                 server["pid"], server["kind"]),
             "run the scan as root with CAP_SYS_PTRACE (a container's root lacks it)")
     for listener in server["listeners"]:
-        if not is_loopback(listener["address"]):
+        # In its own namespace (a container with a bridge network), 0.0.0.0 is the namespace's;
+        # publishing it is proxy_findings' concern.
+        if not is_loopback(listener["address"]) and not server.get("own_netns"):
             add("nonloopback_listener", "high",
                 "%s (pid %d) listens on %s, off loopback" % (
                     server["kind"], server["pid"], host_port(listener["address"], listener["port"])),

@@ -17,7 +17,9 @@ description:
   - For each, its pid, user, executable and its sha256 (and the script and its sha256 when the executable is
     an interpreter), listening TCP sockets, model files mapped or open (GGUF, safetensors, Ollama blobs), its
     systemd unit or Docker container, and its effective C(OLLAMA_*) environment.
-  - Findings, each with a severity and a fix - C(nonloopback_listener), C(running_as_root),
+  - Findings, each with a severity and a fix - C(nonloopback_listener) (in the host's network namespace; a
+    container on a bridge network listens in its own, and what Docker publishes of it is
+    C(docker_published_ai_port); macvlan and ipvlan networks are not told apart), C(running_as_root),
     C(writable_model) (a model file or its directory writable by the server or by others),
     C(wildcard_origins) (C(OLLAMA_ORIGINS) contains C(*)), C(docker_published_ai_port) (a C(docker-proxy)
     publishing an AI port off loopback), and with O(lock) C(unapproved_model_loaded) (an Ollama blob open
@@ -68,7 +70,7 @@ ansible_facts:
   contains:
     local_ai:
       description: C(servers) (each with C(kind), C(pid), C(user), C(exe), C(listeners), C(models), C(unit),
-        C(container), C(environment), C(exe_sha256)), C(findings) and C(posture_score).
+        C(container), C(own_netns), C(environment), C(exe_sha256)), C(findings) and C(posture_score).
       type: dict
 findings:
   description: Each with C(severity), C(kind), C(pid), C(server), C(message), C(fix), and C(address) or C(path)

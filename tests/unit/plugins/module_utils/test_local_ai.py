@@ -21,10 +21,14 @@ class FakeHost:
         (root / "etc").mkdir()
         (root / "etc" / "passwd").write_text("root:x:0:0::/root:/bin/sh\nollama:x:998:998::/usr/share/ollama:/bin/false\n")
 
-    def process(self, pid, cmdline, exe, uid=998, tcp=(), tcp6=(), fds=(), maps=(), env=None, cgroup="0::/"):
+    def process(self, pid, cmdline, exe, uid=998, tcp=(), tcp6=(), fds=(), maps=(), env=None, cgroup="0::/",
+                netns=None):
         base = self.root / "proc" / str(pid)
         (base / "fd").mkdir(parents=True)
         (base / "net").mkdir()
+        if netns:
+            (base / "ns").mkdir()
+            os.symlink("net:[%s]" % netns, base / "ns" / "net")
         (base / "cmdline").write_bytes(b"\0".join(part.encode() for part in cmdline) + b"\0")
         exe_path = self.root / exe.lstrip("/")
         exe_path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,6 +159,24 @@ def test_container_process(host):
     servers, _findings = local_ai.scan(str(host.root))
     assert servers[0]["container"] == "0123456789ab" and servers[0]["unit"] is None
     assert servers[1]["container"] == "fedcba987654" and servers[1]["unit"] == "ollama.service"
+
+
+def test_listener_in_a_containers_own_namespace_is_not_off_loopback(host):
+    """0.0.0.0 inside a bridge-networked container is the namespace's; the publish is what reaches the network."""
+    host.process(1, ["/lib/systemd/systemd"], "/lib/systemd/systemd", uid=0, netns=4026531840)
+    host.process(60, ["/usr/bin/ollama", "serve"], "/usr/bin/ollama", uid=1000, netns=4026532999,
+                 tcp=[tcp_line("00000000", 11434, "6000")], fds=["socket:[6000]"],
+                 cgroup="0::/system.slice/docker-0123456789abcdef0123456789abcdef.scope")
+    host.process(61, ["/usr/bin/docker-proxy", "-proto", "tcp", "-host-ip", "127.0.0.1", "-host-port", "11434",
+                      "-container-ip", "172.18.0.2", "-container-port", "11434"], "/usr/bin/docker-proxy", uid=0)
+    # --network host: the host's namespace, so its wildcard listener counts.
+    host.process(62, ["/usr/local/bin/llama-server"], "/usr/local/bin/llama-server", netns=4026531840,
+                 tcp=[tcp_line("00000000", 8080, "6001")], fds=["socket:[6001]"],
+                 cgroup="0::/system.slice/docker-fedcba9876543210fedcba9876543210.scope")
+    servers, findings = local_ai.scan(str(host.root))
+    own = {server["pid"]: server["own_netns"] for server in servers}
+    assert own == {60: True, 62: False}
+    assert [(item["kind"], item["pid"]) for item in findings] == [("nonloopback_listener", 62)]
 
 
 def test_empty_and_unreadable_trees(tmp_path):
