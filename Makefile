@@ -18,7 +18,7 @@ export NO_COLOR := 1
 export COLUMNS := 160
 export PY_COLORS := 0
 
-.PHONY: help setup venv packages docker images collection test lint sanity unit build molecule bench demo demo-down clean
+.PHONY: help setup venv packages docker images collection test lint sanity unit build packaging molecule bench demo demo-down clean
 
 help:
 	@echo "make demo       apply playbooks/site.yml to a throwaway host and show before/after"
@@ -65,6 +65,9 @@ unit: venv collection
 
 build: venv
 	tests/harness/build-collection.sh
+
+packaging: venv
+	tests/harness/packaging.sh
 
 molecule: setup
 	tests/harness/run-scenarios.sh $(SCENARIOS)

@@ -11,7 +11,15 @@ mkdir -p "$logs"
 if [ $# -gt 0 ]; then
   scenarios=("$@")
 else
-  mapfile -t scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
+  mapfile -t found < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
+  # The longest first (the VM, the whole stack), so that the short ones fill the other job slots.
+  scenarios=()
+  for name in encrypted_model_volume full_stack container_hardening; do
+    [[ " ${found[*]} " == *" $name "* ]] && scenarios+=("$name")
+  done
+  for name in "${found[@]}"; do
+    [[ " ${scenarios[*]} " == *" $name "* ]] || scenarios+=("$name")
+  done
 fi
 [ ${#scenarios[@]} -gt 0 ] || { echo "run-scenarios: no scenario found" >&2; exit 1; }
 

@@ -22,6 +22,7 @@ step syntax         tests/harness/syntax.sh
 step sanity         tests/harness/sanity.sh
 step unit           pytest -q -p no:cacheprovider tests/unit
 step build          tests/harness/build-collection.sh
+step packaging      tests/harness/packaging.sh
 step molecule       tests/harness/run-scenarios.sh
 
 echo

@@ -1,0 +1,188 @@
+"""The whole stack from an attacker's seat: two hardened hosts (native and container), one unhardened."""
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import jwt
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+from scenario_helpers import assert_streamed, copy_stream_probe, https, inventory_host, probe  # noqa: E402
+
+NATIVE, CONTAINER, OPEN, ATTACKER = "llmsec-fs-native", "llmsec-fs-container", "llmsec-fs-open", "llmsec-fs-attacker"
+HARDENED = [NATIVE, CONTAINER]
+EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
+PKI = "/opt/pki"
+ISS, AUD = "https://auth.llmsec.test", "llmsec-gateway"
+AUDIT_LOG = "/var/log/llmsec-gateway/audit.log"
+STORE = {NATIVE: "/usr/share/ollama/.ollama/models", CONTAINER: "/srv/ollama/models"}
+
+
+def token(role="inference_consumer", subject="alice", ttl=600):
+    now = int(time.time())
+    with open(os.path.join(EPHEMERAL, "jwt", "ed.key"), "rb") as handle:
+        key = handle.read()
+    claims = {"iss": ISS, "aud": AUD, "sub": subject, "role": role, "iat": now, "nbf": now, "exp": now + ttl,
+              "jti": "fs-%s-%d" % (subject, now)}
+    return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": "ed-2026"})
+
+
+@pytest.fixture(scope="module")
+def attacker():
+    for server in HARDENED:
+        subprocess.run(["docker", "exec", ATTACKER, "mkdir", "-p", "%s/%s" % (PKI, server)], check=True)
+        subprocess.run(["docker", "cp", os.path.join(EPHEMERAL, "pki", server, "ca.crt"),
+                        "%s:%s/%s/ca.crt" % (ATTACKER, PKI, server)], check=True)
+    copy_stream_probe(ATTACKER)
+    return inventory_host(ATTACKER)
+
+
+def call(attacker, server, path, bearer=None, body=None):
+    args = []
+    if bearer:
+        args += ["-H", "Authorization: Bearer " + bearer]
+    if body is not None:
+        args += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
+    return https(attacker, "https://%s%s" % (server, path), "%s/%s/ca.crt" % (PKI, server), *args)
+
+
+def open_ports(attacker, server):
+    """Every TCP port nmap finds open (SYN scan of all 65535)."""
+    out = attacker.check_output("nmap -Pn -sS -p- -T4 --min-rate 4000 --max-retries 2 -oG - %s" % server)
+    ports = re.search(r"Ports: (.*?)(\t|$)", out, re.M)
+    assert "Status: Up" in out or ports, out
+    return sorted(int(item.split("/")[0]) for item in (ports.group(1).split(", ") if ports else [])
+                  if item.split("/")[1] == "open")
+
+
+# --- the network view ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("server", HARDENED)
+def test_port_scan_shows_only_ssh_and_https(attacker, server):
+    assert open_ports(attacker, server) == [22, 443]
+
+
+def test_the_scan_sees_what_is_there_on_the_unhardened_host(attacker):
+    """The same scan finds Ollama where nothing hides it: a scan that could not fail would prove nothing."""
+    assert 11434 in open_ports(attacker, OPEN)
+
+
+@pytest.mark.parametrize("server", HARDENED)
+def test_ollama_port_is_closed(attacker, server):
+    result = attacker.run("curl -sS -m 5 http://%s:11434/api/version" % server)
+    assert result.rc != 0 and "version" not in result.stdout
+    assert '"version"' in attacker.check_output("curl -sS -m 5 http://%s:11434/api/version" % OPEN)
+
+
+@pytest.mark.parametrize("server", HARDENED)
+def test_https_without_a_token_gets_401(attacker, server):
+    status, headers, _body = call(attacker, server, "/api/tags")
+    assert status == 401
+    assert "strict-transport-security: max-age=" in headers
+    status, _h, _b = call(attacker, server, "/api/generate", "not.a.token", {"model": "tiny:1b", "prompt": "hi"})
+    assert status == 401
+
+
+@pytest.mark.parametrize("server", HARDENED)
+def test_consumer_token_streams_a_reply(attacker, server):
+    body = json.dumps({"model": "tiny:1b", "prompt": "Why is the sky blue?"})
+    result = probe(attacker, "stream_probe.py", "https://%s/api/generate" % server,
+                   "--cafile", "%s/%s/ca.crt" % (PKI, server), "--bearer", token(subject="streamer"),
+                   "--body", body)
+    assert_streamed(result)
+
+
+@pytest.mark.parametrize("server", HARDENED)
+def test_consumer_token_cannot_pull(attacker, server):
+    status, _h, _body = call(attacker, server, "/api/pull", token(subject="puller"), {"model": "evil/backdoor:1b"})
+    assert status == 403
+
+
+# --- the audit ----------------------------------------------------------------------------
+
+def run_audit(report_dir):
+    subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(ROOT, "playbooks", "audit.yml"),
+         "-e", json.dumps({"llmsec_audit_hosts": "ollama_native:ollama_container:unmanaged",
+                           "llmsec_audit_report_dir": report_dir})],
+        check=True, capture_output=True, text=True, env=os.environ, timeout=600)
+    with open(os.path.join(report_dir, "posture.json"), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def host_findings(report):
+    return {entry["host"]: sorted(item["kind"] for item in entry["findings"]) for entry in report["hosts"]}
+
+
+def test_audit_flags_the_unhardened_host_only():
+    report = run_audit(os.path.join(EPHEMERAL, "audit"))
+    findings = host_findings(report)
+    assert "nonloopback_listener" in findings[OPEN], findings
+    assert findings[NATIVE] == [] and findings[CONTAINER] == [], findings
+    # Clean is not blind: the scan saw Ollama on both, and their models were checked.
+    entries = {entry["host"]: entry for entry in report["hosts"]}
+    for server in HARDENED:
+        assert {item["kind"] for item in entries[server]["servers"]} == {"ollama"}, entries[server]
+        assert entries[server]["models_checked"], entries[server]
+
+
+def test_site_audits_reported_before_and_after():
+    """site.yml's own audits wrote both reports; after hardening the managed hosts are clean."""
+    with open(os.path.join(EPHEMERAL, "site-audit", "after", "posture.json"), encoding="utf-8") as handle:
+        after = json.load(handle)
+    assert host_findings(after) == {NATIVE: [], CONTAINER: []}
+    assert os.path.isfile(os.path.join(EPHEMERAL, "site-audit", "before", "posture.md"))
+
+
+# --- model integrity ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("server", HARDENED)
+def test_model_integrity_passes_then_fails_after_a_byte_flip(server):
+    host = inventory_host(server)
+    check = "systemctl start llmsec-model-integrity.service"
+    assert host.run(check).rc == 0
+    blob = host.check_output("ls -S %s/blobs/sha256-* | head -1" % STORE[server])
+    backup = "/root/flip-backup"
+    host.check_output("cp -p %s %s" % (blob, backup))
+    try:
+        # One byte in the middle, same size and mtime kept: only the digest can tell.
+        host.check_output(
+            "python3 -c \"import os,sys; p=sys.argv[1]; s=os.stat(p); f=open(p,'r+b'); f.seek(s.st_size//2); "
+            "b=f.read(1); f.seek(s.st_size//2); f.write(bytes([b[0]^1])); f.close(); "
+            "os.utime(p, ns=(s.st_atime_ns, s.st_mtime_ns))\" %s" % blob)
+        failed = host.run(check)
+        assert failed.rc != 0
+        journal = host.check_output("journalctl -u llmsec-model-integrity.service --no-pager -n 30 -o cat")
+        assert '"status": "fail"' in journal and "mismatched" in journal, journal
+    finally:
+        host.check_output("cp -p %s %s && rm -f %s" % (backup, blob, backup))
+    assert host.run("systemctl reset-failed llmsec-model-integrity.service; " + check).rc == 0
+
+
+# --- prompts stay out of the logs -------------------------------------------------------------
+
+@pytest.mark.parametrize("server", HARDENED)
+def test_prompt_text_is_nowhere_in_the_logs(attacker, server):
+    marker = "QUARTZ-PELICAN-%d" % int(time.time())
+    prompt = "Summarise the acquisition plan %s for the board" % marker
+    status, _h, _body = call(attacker, server, "/api/generate", token(subject="secretive"),
+                             {"model": "tiny:1b", "prompt": prompt, "stream": False})
+    assert status == 200
+    host = inventory_host(server)
+    with open(os.path.join(EPHEMERAL, "jwt", "audit.key"), "rb") as handle:
+        digest = hmac.new(handle.read().strip(), prompt.encode(), hashlib.sha256).hexdigest()
+    # The request is on record, as an HMAC.
+    assert host.run("grep -q %s %s" % (digest, AUDIT_LOG)).rc == 0
+    # The text: in no log file (nginx, gateway, syslog), no journal entry, no container log.
+    places = ["grep -rqaF %s /var/log" % marker,
+              "journalctl --no-pager -o cat | grep -qaF %s" % marker,
+              "test -d /var/lib/docker/containers && grep -rqaF %s /var/lib/docker/containers" % marker]
+    for command in places:
+        assert host.run(command).rc != 0, command
