@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -86,7 +87,7 @@ def secrets():
            " && openssl rand -hex 32 > audit.key", cwd=WORK)
     wheelhouse = os.path.join(WORK, "wheelhouse")
     if not os.path.isdir(wheelhouse):
-        sh(sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q", "--only-binary=:all:",
+        sh(sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q", "-q", "--only-binary=:all:",
            "--dest", wheelhouse, "-r", os.path.join(ROOT, "roles", "auth_gateway", "files", "requirements.txt"))
 
 
@@ -100,7 +101,6 @@ def write_inventory(names, addresses):
     hosts = {name: {"ansible_host": addresses[name]} for name in names}
     data = {"all": {"children": {
         "ollama_servers": {"children": {"ollama_native": {"hosts": hosts}}},
-        "bench_hosts": {"hosts": {name: {"ansible_connection": "community.docker.docker"} for name in names}},
     }}}
     with open(os.path.join(inventory, "hosts.json"), "w", encoding="utf-8") as handle:
         json.dump(data, handle)
@@ -137,16 +137,20 @@ def config(forks, pipelining):
 
 def playbook(inventory, path, cfg, log, extra=()):
     env = dict(os.environ, ANSIBLE_CONFIG=cfg, ANSIBLE_FORCE_COLOR="false", ANSIBLE_NOCOLOR="1")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     with open(log, "w", encoding="utf-8") as handle:
         result = subprocess.run(["ansible-playbook", "-i", inventory, path] + list(extra), stdout=handle,
                                 stderr=subprocess.STDOUT, env=env, check=False)
     seconds = time.monotonic() - start
-    text = open(log, encoding="utf-8").read()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    with open(log, encoding="utf-8") as handle:
+        text = handle.read()
     recap = {match.group(1): [int(value) for value in match.groups()[1:]] for match in RECAP.finditer(text)}
     if result.returncode != 0:
         raise SystemExit("bench: %s failed (log: %s)" % (os.path.basename(path), log))
-    return seconds, recap
+    return seconds, cpu, recap
 
 
 def measure(count):
@@ -156,18 +160,18 @@ def measure(count):
     logs = os.path.join(WORK, "logs")
     os.makedirs(logs, exist_ok=True)
     prep = os.path.join(logs, "prepare-%d.log" % count)
-    playbook(inventory, os.path.join(HERE, "prepare.yml"), config(max(count, 1), True), prep)
+    playbook(inventory, os.path.join(HERE, "prepare.yml"), config(count, True), prep)
     rows = []
     for label, pipelining in (("first converge", True), ("re-run", True), ("re-run, no pipelining", False)):
         log = os.path.join(logs, "site-%d-%s.log" % (count, label.replace(" ", "_").replace(",", "")))
-        seconds, recap = playbook(inventory, site, config(count, pipelining), log,
+        seconds, cpu, recap = playbook(inventory, site, config(count, pipelining), log,
                                   ["-e", "llmsec_target_hosts=ollama_native"])
         first = recap[names[0]]
         changed = sum(values[1] for host, values in recap.items() if host in names)
         rows.append({"hosts": count, "run": label, "seconds": seconds, "per_host": seconds / count,
-                     "ok": first[0], "skipped": first[4], "changed": changed})
-        print("  %d host(s), %-22s %7.1f s  (%d ok, %d skipped per host, %d changed in all)" % (
-            count, label, seconds, first[0], first[4], changed), flush=True)
+                     "ok": first[0], "skipped": first[4], "changed": changed, "cpu": cpu / count})
+        print("  %d host(s), %-22s %7.1f s  (%d ok, %d skipped per host, %d changed in all, controller CPU %.1f s)"
+              % (count, label, seconds, first[0], first[4], changed, cpu), flush=True)
     return rows
 
 
@@ -188,12 +192,12 @@ def main():
     base = {row["run"]: row["seconds"] for row in rows if row["hosts"] == rows[0]["hosts"]}
     print()
     print("site.yml on container hosts over SSH, forks = hosts (%s)" % time.strftime("%Y-%m-%d"))
-    print("%-6s %-23s %9s %9s %8s %9s %8s %8s" % ("hosts", "run", "wall s", "s/host", "ratio", "tasks ok",
-                                                  "skipped", "changed"))
+    print("%-6s %-23s %9s %9s %8s %13s %9s %8s %8s" % ("hosts", "run", "wall s", "s/host", "ratio",
+                                                       "ctl CPU/host", "tasks ok", "skipped", "changed"))
     for row in rows:
-        print("%-6d %-23s %9.1f %9.1f %7.2fx %9d %8d %8d" % (
+        print("%-6d %-23s %9.1f %9.1f %7.2fx %12.1fs %9d %8d %8d" % (
             row["hosts"], row["run"], row["seconds"], row["per_host"], row["seconds"] / base[row["run"]],
-            row["ok"], row["skipped"], row["changed"]))
+            row["cpu"], row["ok"], row["skipped"], row["changed"]))
 
 
 if __name__ == "__main__":
