@@ -25,7 +25,7 @@ help:
 	@echo "make demo-down  remove what make demo left running"
 	@echo "make test       lint, sanity, unit tests, collection build and every Molecule scenario"
 	@echo "make molecule SCENARIOS='ollama_bind'   run some scenarios only"
-	@echo "make bench      benchmarks (BENCH_ARGS='--gib 8')"
+	@echo "make bench      benchmarks (BENCH_ARGS='--gib 8', FLEET_ARGS='--sizes 1,4')"
 
 venv: $(STAMP)
 $(STAMP): requirements-dev.txt constraints-dev.txt
@@ -73,7 +73,7 @@ molecule: setup
 	tests/harness/run-scenarios.sh $(SCENARIOS)
 
 # Benchmarks print figures; they are never part of make test.
-bench: venv packages
+bench: venv packages collection images
 	@tests/harness/ensure-packages.sh nginx wrk
 	python3 tests/bench/model_checksum.py $(BENCH_ARGS)
 	python3 tests/bench/seccomp_profiles.py
@@ -81,6 +81,7 @@ bench: venv packages
 	@test -x .build/bench-venv/bin/python || $(PYTHON) -m venv .build/bench-venv
 	@.build/bench-venv/bin/pip install -q --disable-pip-version-check -r tests/bench/gateway/bare_requirements.txt
 	.build/bench-venv/bin/python tests/bench/gateway/bare_proxies.py
+	$(VENV)/bin/python tests/bench/fleet/run.py $(FLEET_ARGS)
 
 demo: setup
 	@tests/demo/demo.sh
