@@ -165,7 +165,7 @@ def measure(count):
     for label, pipelining in (("first converge", True), ("re-run", True), ("re-run, no pipelining", False)):
         log = os.path.join(logs, "site-%d-%s.log" % (count, label.replace(" ", "_").replace(",", "")))
         seconds, cpu, recap = playbook(inventory, site, config(count, pipelining), log,
-                                  ["-e", "llmsec_target_hosts=ollama_native"])
+                                       ["-e", "llmsec_target_hosts=ollama_native"])
         first = recap[names[0]]
         changed = sum(values[1] for host, values in recap.items() if host in names)
         rows.append({"hosts": count, "run": label, "seconds": seconds, "per_host": seconds / count,
