@@ -119,13 +119,8 @@ def parse_environment(value):
     return dict(assignments(value))
 
 
-def scan_unit_text(path, text):
-    """Find Environment= and EnvironmentFile= lines in a unit or drop-in.
-
-    Returns a list of dicts: path, line (1-based), directive, value, and for
-    Environment= the parsed ``assignments`` [(key, value), ...].
-    """
-    found = []
+def service_lines(text):
+    """Yield (first_line_index, last_line_index, directive, value) of each [Service] assignment."""
     section = None
     for start, end, line in _logical_lines(text):
         stripped = line.strip()
@@ -137,8 +132,42 @@ def scan_unit_text(path, text):
         if section != "Service" or "=" not in stripped:
             continue
         directive, dummy, value = stripped.partition("=")
-        directive = directive.strip()
-        value = value.strip()
+        yield start, end, directive.strip(), value.strip()
+
+
+def read_text(path):
+    """A unit file, drop-in or environment file, or None when it cannot be read."""
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return None
+
+
+def systemctl_show(module, unit_name, properties):
+    """`systemctl show` of the given properties as a dict; fails the module when systemctl fails."""
+    systemctl = module.get_bin_path("systemctl", required=True)
+    argv = [systemctl, "show", unit_name, "--no-pager"]
+    for prop in properties:
+        argv += ["-p", prop]
+    rc, out, err = module.run_command(argv)
+    if rc != 0:
+        module.fail_json(msg="systemctl show %s failed: %s" % (unit_name, err.strip() or out.strip()))
+    props = {}
+    for line in out.splitlines():
+        key, dummy, value = line.partition("=")
+        props[key] = value.strip()
+    return props
+
+
+def scan_unit_text(path, text):
+    """Find Environment= and EnvironmentFile= lines in a unit or drop-in.
+
+    Returns a list of dicts: path, line (1-based), directive, value, and for
+    Environment= the parsed ``assignments`` [(key, value), ...].
+    """
+    found = []
+    for start, end, directive, value in service_lines(text):
         if directive == "Environment":
             found.append({"path": path, "line": start + 1, "end_line": end + 1,
                           "directive": directive, "value": value, "assignments": assignments(value)})

@@ -117,28 +117,6 @@ from ansible_collections.llmsec.hardening.plugins.module_utils import systemd_en
 from ansible_collections.llmsec.hardening.plugins.module_utils.files import write_file
 
 
-def read_text(path):
-    try:
-        with open(path, "r", encoding="utf-8") as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
-
-
-def systemctl_show(module, unit_name):
-    systemctl = module.get_bin_path("systemctl", required=True)
-    rc, out, err = module.run_command([systemctl, "show", unit_name, "--no-pager",
-                                       "-p", "LoadState", "-p", "FragmentPath",
-                                       "-p", "DropInPaths", "-p", "EnvironmentFiles"])
-    if rc != 0:
-        module.fail_json(msg="systemctl show %s failed: %s" % (unit_name, err.strip() or out.strip()))
-    props = {}
-    for line in out.splitlines():
-        key, dummy, value = line.partition("=")
-        props[key] = value.strip()
-    return props
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -162,7 +140,8 @@ def main():
     if "/" in params["dropin"] or not params["dropin"].endswith(".conf"):
         module.fail_json(msg="dropin must be a plain file name ending in .conf, got %r" % params["dropin"])
 
-    props = systemctl_show(module, unit_name)
+    props = systemd_env.systemctl_show(module, unit_name, ["LoadState", "FragmentPath", "DropInPaths",
+                                                          "EnvironmentFiles"])
     if props.get("LoadState") != "loaded":
         module.fail_json(msg="systemd unit %s is not installed (LoadState=%s); looked for it in %s"
                          % (unit_name, props.get("LoadState") or "unknown", ", ".join(systemd_env.UNIT_DIRS)),
@@ -170,7 +149,7 @@ def main():
 
     keys = set(environment)
     own_path = os.path.join(systemd_env.ETC_UNIT_DIR, unit_name + ".d", params["dropin"])
-    own_before = read_text(own_path)
+    own_before = systemd_env.read_text(own_path)
     own_after = systemd_env.render_dropin(environment, params["owner"])
 
     fragment = props.get("FragmentPath", "")
@@ -180,7 +159,7 @@ def main():
     ordered = sorted(dropins, key=lambda p: (os.path.basename(p), p))
     unit_texts = {}
     for path in ([fragment] if fragment else []) + ordered:
-        unit_texts[path] = own_after if path == own_path else read_text(path)
+        unit_texts[path] = own_after if path == own_path else systemd_env.read_text(path)
 
     def scan_units(texts):
         found = []
@@ -201,7 +180,7 @@ def main():
         path = item.split(")")[-1].strip()
         if path.startswith("/") and path not in env_paths:
             env_paths.append(path)
-    env_texts = dict((path, read_text(path)) for path in env_paths)
+    env_texts = dict((path, systemd_env.read_text(path)) for path in env_paths)
 
     def scan_env(texts):
         found = []

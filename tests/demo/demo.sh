@@ -34,7 +34,11 @@ posture() {  # $1 = label
   env=$(docker exec "$HOST" systemctl show ollama -p Environment --value | tr ' ' '\n' | grep -E '^OLLAMA_(HOST|ORIGINS)=' | paste -sd' ' -)
   firewall=$(docker exec "$HOST" sh -c 'command -v ufw >/dev/null && ufw status | sed -n "s/^Status: //p" || echo none')
   origin=$(docker exec "$HOST" curl -s -o /dev/null -w '%{http_code}' -H 'Origin: https://evil.example.com' http://127.0.0.1:11434/api/version)
-  printf '%-7s| %-52s| %-16s| %-9s| %-11s| %s\n' "$1" "$reach" "${listeners:-none}" "$firewall" "$origin" "${env:-OLLAMA_HOST unset (default 127.0.0.1:11434)}"
+  # systemd's exposure score of ollama.service (0 best, 10 worst) and the kernel's view of the process
+  sandbox=$(docker exec -e SYSTEMD_COLORS=0 "$HOST" sh -c 'score=$(systemd-analyze security --no-pager ollama | sed -n "s/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p")
+    pid=$(systemctl show -p MainPID --value ollama)
+    echo "$score, NoNewPrivs $(sed -n "s/^NoNewPrivs:\t//p" /proc/$pid/status)"')
+  printf '%-7s| %-52s| %-16s| %-9s| %-19s| %-11s| %s\n' "$1" "$reach" "${listeners:-none}" "$firewall" "$sandbox" "$origin" "${env:-OLLAMA_HOST unset (default 127.0.0.1:11434)}"
 }
 
 trap '[ "${LLMSEC_DEMO_KEEP:-0}" = 1 ] || down' EXIT
@@ -80,7 +84,7 @@ audit_after=$(audit after)
 
 echo
 echo "Posture of $HOST, port 11434 (probe = a second container on the same network)"
-printf '%-7s| %-52s| %-16s| %-9s| %-11s| %s\n' "" "API from the network" "listening on" "firewall" "bad Origin" "effective environment"
+printf '%-7s| %-52s| %-16s| %-9s| %-19s| %-11s| %s\n' "" "API from the network" "listening on" "firewall" "systemd exposure" "bad Origin" "effective environment"
 echo "$before"
 echo "$after"
 echo "site.yml took $(( $(date +%s) - start )) s"

@@ -141,6 +141,18 @@ def test_site_audits_reported_before_and_after():
     assert os.path.isfile(os.path.join(EPHEMERAL, "site-audit", "before", "posture.md"))
 
 
+# --- the server's own privileges ---------------------------------------------------------------
+
+def test_native_ollama_runs_in_its_sandbox():
+    """site.yml's service_sandbox on the native shape: what the kernel says of the running server."""
+    host = inventory_host(NATIVE)
+    pid = host.check_output("systemctl show --property=MainPID --value ollama")
+    status = dict(line.split(":\t", 1) for line in host.file("/proc/%s/status" % pid).content_string.splitlines()
+                  if ":\t" in line)
+    assert (status["NoNewPrivs"], status["Seccomp"], int(status["CapEff"], 16)) == ("1", "2", 0), status
+    assert status["Uid"].split()[0] != "0"
+
+
 # --- model integrity ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("server", HARDENED)
