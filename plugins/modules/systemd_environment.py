@@ -140,8 +140,8 @@ def main():
     if "/" in params["dropin"] or not params["dropin"].endswith(".conf"):
         module.fail_json(msg="dropin must be a plain file name ending in .conf, got %r" % params["dropin"])
 
-    props = systemd_env.systemctl_show(module, unit_name, ["LoadState", "FragmentPath", "DropInPaths",
-                                                          "EnvironmentFiles"])
+    properties = ["LoadState", "FragmentPath", "DropInPaths", "EnvironmentFiles"]
+    props = systemd_env.systemctl_show(module, unit_name, properties)
     if props.get("LoadState") != "loaded":
         module.fail_json(msg="systemd unit %s is not installed (LoadState=%s); looked for it in %s"
                          % (unit_name, props.get("LoadState") or "unknown", ", ".join(systemd_env.UNIT_DIRS)),

@@ -188,8 +188,8 @@ def main():
     except (systemd_env.UnitEnvError, systemd_sandbox.SandboxError) as exc:
         module.fail_json(msg=to_native(exc))
 
-    props = systemd_env.systemctl_show(module, unit_name, ["LoadState", "User", "DynamicUser", "Environment",
-                                                          "DropInPaths"])
+    properties = ["LoadState", "User", "DynamicUser", "Environment", "DropInPaths"]
+    props = systemd_env.systemctl_show(module, unit_name, properties)
     if props.get("LoadState") != "loaded":
         module.fail_json(msg="systemd unit %s is not installed (LoadState=%s)"
                          % (unit_name, props.get("LoadState") or "unknown"))
