@@ -101,7 +101,7 @@ start() {
 vm_ssh() {
   local port=$1
   shift
-  ssh -q -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 \
+  ssh -q -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 -o ServerAliveInterval=5 -o ServerAliveCountMax=3 \
     -i "$key" -p "$port" root@127.0.0.1 "$@"
 }
 
