@@ -22,6 +22,14 @@ def name(host):
     return host.backend.get_hostname()
 
 
+def unit_status(host, unit):
+    """/proc/<MainPID>/status of a running systemd unit as a dict (NoNewPrivs, Seccomp, CapEff, Uid...)."""
+    pid = host.check_output("systemctl show --property=MainPID --value %s", unit)
+    assert pid != "0", "%s is not running" % unit
+    text = host.check_output("cat /proc/%s/status", pid)
+    return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+
+
 APPLY_ROLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apply_role.yml")
 
 

@@ -145,9 +145,12 @@ def read_text(path):
 
 
 def systemctl_show(module, unit_name, properties):
-    """`systemctl show` of the given properties as a dict; fails the module when systemctl fails."""
+    """`systemctl show` of LoadState and the given properties as a dict.
+
+    Fails the module when systemctl fails or the unit is not installed.
+    """
     systemctl = module.get_bin_path("systemctl", required=True)
-    argv = [systemctl, "show", unit_name, "--no-pager"]
+    argv = [systemctl, "show", unit_name, "--no-pager", "-p", "LoadState"]
     for prop in properties:
         argv += ["-p", prop]
     rc, out, err = module.run_command(argv)
@@ -157,7 +160,30 @@ def systemctl_show(module, unit_name, properties):
     for line in out.splitlines():
         key, dummy, value = line.partition("=")
         props[key] = value.strip()
+    if props.get("LoadState") != "loaded":
+        module.fail_json(msg="systemd unit %s is not installed (LoadState=%s); looked for it in %s"
+                         % (unit_name, props.get("LoadState") or "unknown", ", ".join(UNIT_DIRS)),
+                         load_state=props.get("LoadState"))
     return props
+
+
+def dropin_path(unit_name, dropin):
+    """Where a managed drop-in of the unit goes; ``dropin`` must be a plain file name ending in .conf."""
+    if not isinstance(dropin, str) or "/" in dropin or not dropin.endswith(".conf"):
+        raise UnitEnvError("dropin must be a plain file name ending in .conf, got %r" % (dropin,))
+    return os.path.join(ETC_UNIT_DIR, unit_name + ".d", dropin)
+
+
+def applied_dropins(unit_name, drop_in_paths, own_path):
+    """Every drop-in of the unit, ``own_path`` included, in the order systemd applies them.
+
+    ``drop_in_paths`` is `systemctl show -p DropInPaths`; the directories are read too, so that a
+    drop-in written since the last daemon-reload counts.
+    """
+    dropins = set(dropin_candidates(unit_name))
+    dropins.update(p for p in drop_in_paths.split() if p.endswith(".conf"))
+    dropins.add(own_path)
+    return sorted(dropins, key=lambda p: (os.path.basename(p), p))
 
 
 def scan_unit_text(path, text):

@@ -135,28 +135,18 @@ def main():
     try:
         unit_name = systemd_env.unit_file_name(params["unit"])
         systemd_env.validate_environment(environment)
+        own_path = systemd_env.dropin_path(unit_name, params["dropin"])
     except systemd_env.UnitEnvError as exc:
         module.fail_json(msg=to_native(exc))
-    if "/" in params["dropin"] or not params["dropin"].endswith(".conf"):
-        module.fail_json(msg="dropin must be a plain file name ending in .conf, got %r" % params["dropin"])
 
-    properties = ["LoadState", "FragmentPath", "DropInPaths", "EnvironmentFiles"]
-    props = systemd_env.systemctl_show(module, unit_name, properties)
-    if props.get("LoadState") != "loaded":
-        module.fail_json(msg="systemd unit %s is not installed (LoadState=%s); looked for it in %s"
-                         % (unit_name, props.get("LoadState") or "unknown", ", ".join(systemd_env.UNIT_DIRS)),
-                         load_state=props.get("LoadState"))
+    props = systemd_env.systemctl_show(module, unit_name, ["FragmentPath", "DropInPaths", "EnvironmentFiles"])
 
     keys = set(environment)
-    own_path = os.path.join(systemd_env.ETC_UNIT_DIR, unit_name + ".d", params["dropin"])
     own_before = systemd_env.read_text(own_path)
     own_after = systemd_env.render_dropin(environment, params["owner"])
 
     fragment = props.get("FragmentPath", "")
-    dropins = set(systemd_env.dropin_candidates(unit_name))
-    dropins.update(p for p in props.get("DropInPaths", "").split() if p.endswith(".conf"))
-    dropins.add(own_path)
-    ordered = sorted(dropins, key=lambda p: (os.path.basename(p), p))
+    ordered = systemd_env.applied_dropins(unit_name, props.get("DropInPaths", ""), own_path)
     unit_texts = {}
     for path in ([fragment] if fragment else []) + ordered:
         unit_texts[path] = own_after if path == own_path else systemd_env.read_text(path)

@@ -143,7 +143,6 @@ previous_existed:
   type: bool
 """
 
-import os
 import pwd
 
 from ansible.module_utils.basic import AnsibleModule
@@ -172,10 +171,9 @@ def main():
     )
     module.run_command_environ_update = dict(LANG="C", LC_ALL="C", LC_MESSAGES="C", SYSTEMD_PAGER="")
     params = module.params
-    if "/" in params["dropin"] or not params["dropin"].endswith(".conf"):
-        module.fail_json(msg="dropin must be a plain file name ending in .conf, got %r" % params["dropin"])
     try:
         unit_name = systemd_env.unit_file_name(params["unit"])
+        own_path = systemd_env.dropin_path(unit_name, params["dropin"])
         if params["writable_paths"] is not None:
             systemd_sandbox.check_paths(params["writable_paths"], "writable_paths")
         systemd_sandbox.check_overrides(params["overrides"])
@@ -188,11 +186,7 @@ def main():
     except (systemd_env.UnitEnvError, systemd_sandbox.SandboxError) as exc:
         module.fail_json(msg=to_native(exc))
 
-    properties = ["LoadState", "User", "DynamicUser", "Environment", "DropInPaths"]
-    props = systemd_env.systemctl_show(module, unit_name, properties)
-    if props.get("LoadState") != "loaded":
-        module.fail_json(msg="systemd unit %s is not installed (LoadState=%s)"
-                         % (unit_name, props.get("LoadState") or "unknown"))
+    props = systemd_env.systemctl_show(module, unit_name, ["User", "DynamicUser", "Environment", "DropInPaths"])
     user = props.get("User", "")
     dynamic_user = props.get("DynamicUser") == "yes"
     if systemd_sandbox.is_root_user(user, dynamic_user):
@@ -218,14 +212,10 @@ def main():
     except systemd_sandbox.SandboxError as exc:
         module.fail_json(msg=to_native(exc))
 
-    own_path = os.path.join(systemd_env.ETC_UNIT_DIR, unit_name + ".d", params["dropin"])
     before = systemd_env.read_text(own_path)
     after = systemd_sandbox.render_dropin(pairs, params["owner"])
 
-    dropins = set(systemd_env.dropin_candidates(unit_name))
-    dropins.update(p for p in props.get("DropInPaths", "").split() if p.endswith(".conf"))
-    dropins.add(own_path)
-    ordered = sorted(dropins, key=lambda p: (os.path.basename(p), p))
+    ordered = systemd_env.applied_dropins(unit_name, props.get("DropInPaths", ""), own_path)
     names = set(key for key, dummy in pairs)
     conflicts = systemd_sandbox.later_conflicts([(p, systemd_env.read_text(p)) for p in ordered], own_path, names)
 

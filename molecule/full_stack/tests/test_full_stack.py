@@ -13,7 +13,8 @@ import jwt
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-from scenario_helpers import assert_streamed, copy_stream_probe, https, inventory_host, probe  # noqa: E402
+from scenario_helpers import (  # noqa: E402
+    assert_streamed, copy_stream_probe, https, inventory_host, probe, unit_status)
 
 NATIVE, CONTAINER, OPEN, ATTACKER = "llmsec-fs-native", "llmsec-fs-container", "llmsec-fs-open", "llmsec-fs-attacker"
 HARDENED = [NATIVE, CONTAINER]
@@ -145,10 +146,7 @@ def test_site_audits_reported_before_and_after():
 
 def test_native_ollama_runs_in_its_sandbox():
     """site.yml's service_sandbox on the native shape: what the kernel says of the running server."""
-    host = inventory_host(NATIVE)
-    pid = host.check_output("systemctl show --property=MainPID --value ollama")
-    status = dict(line.split(":\t", 1) for line in host.file("/proc/%s/status" % pid).content_string.splitlines()
-                  if ":\t" in line)
+    status = unit_status(inventory_host(NATIVE), "ollama")
     assert (status["NoNewPrivs"], status["Seccomp"], int(status["CapEff"], 16)) == ("1", "2", 0), status
     assert status["Uid"].split()[0] != "0"
 

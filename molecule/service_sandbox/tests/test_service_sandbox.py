@@ -7,7 +7,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-from scenario_helpers import assert_refused, inventory_host, run_role as apply_role  # noqa: E402
+from scenario_helpers import assert_refused, inventory_host, run_role as apply_role, unit_status  # noqa: E402
 
 HOSTS = ["llmsec-service-sandbox", "llmsec-service-sandbox-trixie"]  # Debian 12 and 13
 DROPIN = "/etc/systemd/system/ollama.service.d/60-llmsec-sandbox.conf"
@@ -34,11 +34,6 @@ def main_pid(host, unit):
     return pid
 
 
-def proc_status(host, unit):
-    text = host.check_output("cat /proc/%s/status", main_pid(host, unit))
-    return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
-
-
 def exposure(host, unit):
     out = host.check_output("SYSTEMD_COLORS=0 systemd-analyze security --no-pager %s | tail -1", unit)
     return float(out.split(": ")[1].split()[0])
@@ -59,7 +54,7 @@ def sha(host, path):
 # --- the effect --------------------------------------------------------------
 
 def test_ollama_runs_without_privileges(host):
-    status = proc_status(host, "ollama")
+    status = unit_status(host, "ollama")
     assert status["NoNewPrivs"] == "1"
     assert status["Seccomp"] == "2"  # a filter
     assert int(status["CapEff"], 16) == 0
@@ -124,7 +119,7 @@ def test_a_sandbox_that_breaks_the_server_is_rolled_back(host):
     assert "The previous drop-in is back" in result.stdout + result.stderr
     assert sha(host, DROPIN) == before
     assert json.loads(api(host, "/api/version"))["version"]
-    assert proc_status(host, "ollama")["Seccomp"] == "2"
+    assert unit_status(host, "ollama")["Seccomp"] == "2"
 
 
 # --- what the role refuses ---------------------------------------------------
@@ -173,7 +168,7 @@ def test_verify_catches_a_server_running_without_its_sandbox(debian12):
         assert_refused(result, "ollama is not sandboxed as expected")
     finally:
         debian12.check_output("rm -f %s && systemctl daemon-reload && systemctl restart ollama", OVERRIDE)
-    status = proc_status(debian12, "ollama")
+    status = unit_status(debian12, "ollama")
     assert status["NoNewPrivs"] == "1" and status["Seccomp"] == "2"
 
 
