@@ -23,7 +23,10 @@ key=$cache/id_ed25519
 recipe_version=2
 recipe_hash() { echo "$recipe_version $mirror $packages" | sha256sum | cut -c1-12; }
 
-build() {
+# A subshell, so that its EXIT trap (removing the scratch tree) fires when the
+# build ends and cannot outlive it: a RETURN trap stayed set after build()
+# and fired, with $root unset, when start() returned on a cold cache.
+build() (
   local hash dir root
   hash=$(recipe_hash)
   dir=$cache/$hash
@@ -38,7 +41,7 @@ build() {
   mkdir -p "$cache"
   [ -f "$key" ] || ssh-keygen -q -t ed25519 -N '' -C llmsec-test-vm -f "$key"
   root=$(mktemp -d /var/tmp/llmsec-vmroot.XXXXXX)
-  trap 'rm -rf "$root"' RETURN
+  trap 'rm -rf "$root" "$root.log"' EXIT
   echo "vm: debootstrap bookworm with a kernel (a few minutes, once per recipe)"
   debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" >"$root.log" 2>&1 || {
     tail -n 30 "$root.log" >&2; exit 1; }
@@ -58,7 +61,7 @@ build() {
   mkfs.ext4 -q -F -L llmsec-root -d "$root" "$dir.tmp/root.img" 3G >/dev/null
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
   echo "vm: built image $hash"
-}
+)
 
 image_dir() { echo "$cache/$(recipe_hash)"; }
 
