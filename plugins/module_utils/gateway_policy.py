@@ -157,10 +157,11 @@ def check_claims(claims, now, issuer, audience, max_ttl=DEFAULT_MAX_TTL, leeway=
         deny("missing_claim", "the token has no subject")
     if claims.get("role") not in ROLES:
         deny("role", "the token's role is not one of %s" % ", ".join(ROLES))
-    models = claims.get("models")
-    if models is not None and (not isinstance(models, list)
-                               or not all(isinstance(item, str) and item for item in models)):
-        deny("malformed", "models must be a list of names")
+    for name in ("models", "create_targets"):
+        value = claims.get(name)
+        if value is not None and (not isinstance(value, list)
+                                  or not all(isinstance(item, str) and item for item in value)):
+            deny("malformed", "%s must be a list of names" % name)
     return claims
 
 
@@ -334,6 +335,31 @@ def request_models(action, path, body):
     raise Denied(400, "bad_request", "the request names no model")
 
 
+def check_create_target(policy, claims, role, target, body):
+    """Where a create may write: inside the role's targets (and the token's), never over a
+    base model or into another role's targets; remote_host only where allowed."""
+    remote = body.get("remote_host")
+    if remote and remote not in (policy.get("create_remote_hosts") or []):
+        raise Denied(403, "remote_host", "remote_host %s is not allowed" % remote)
+    token_targets = claims.get("create_targets")
+    if token_targets is not None and not model_matches(target, token_targets):
+        raise Denied(403, "create_target", "this token may not create %s" % target)
+    all_targets = policy.get("create_targets") or {}
+    targets = all_targets.get(role)
+    if targets is None:
+        if "create" in policy["role_actions"].get(role, []):
+            return  # full create (model administrators) and no targets configured for the role
+        targets = []
+    if not model_matches(target, targets):
+        raise Denied(403, "create_target", "role %s may not create %s (its create targets: %s)"
+                     % (role, target, ", ".join(targets) or "none"))
+    if model_matches(target, policy.get("create_bases") or []):
+        raise Denied(403, "create_target", "%s is a base model and cannot be overwritten" % target)
+    for other, patterns in all_targets.items():
+        if other != role and model_matches(target, patterns):
+            raise Denied(403, "create_target", "%s belongs to role %s" % (target, other))
+
+
 def modelfile_lines(modelfile, instruction):
     return [line.split(None, 1)[1].strip() if len(line.split(None, 1)) > 1 else ""
             for line in modelfile.splitlines() if line.strip().upper().startswith(instruction + " ")]
@@ -369,6 +395,7 @@ def authorize(policy, claims, method, path, body):
                 if not model_matches(base, policy.get("create_bases", [])):
                     raise Denied(403, "model", "base model %s is not allowed" % base)
         models.extend(short_model_name(base) for base in bases)
+        check_create_target(policy, claims, role, models[0], body)
     if action == "pull":
         host = parse_model_name(models[0])[0]
         if host not in policy.get("pull_registries", [DEFAULT_REGISTRY]):
@@ -420,6 +447,7 @@ def prompt_texts(body):
     for message in body.get("messages") or []:
         if isinstance(message, dict):
             texts.extend(_content_texts(message.get("content")))
+            texts.extend(_content_texts(message.get("thinking")))
     texts.extend(_content_texts(body.get("input")))
     return [text for text in texts if text]
 
@@ -445,6 +473,58 @@ def response_text(chunk):
     if isinstance(delta, dict) and isinstance(delta.get("text"), str):
         parts.append(delta["text"])
     return "".join(parts)
+
+
+def response_thinking(chunk):
+    """The reasoning text in one response object: Ollama's thinking, OpenAI-compatible reasoning."""
+    if not isinstance(chunk, dict):
+        return ""
+    parts = []
+    if isinstance(chunk.get("thinking"), str):
+        parts.append(chunk["thinking"])
+    message = chunk.get("message")
+    if isinstance(message, dict) and isinstance(message.get("thinking"), str):
+        parts.append(message["thinking"])
+    for choice in chunk.get("choices") or []:
+        if isinstance(choice, dict) and isinstance(choice.get("delta"), dict) \
+                and isinstance(choice["delta"].get("reasoning"), str):
+            parts.append(choice["delta"]["reasoning"])
+    delta = chunk.get("delta")
+    if isinstance(delta, dict) and isinstance(delta.get("thinking"), str):
+        parts.append(delta["thinking"])
+    return "".join(parts)
+
+
+def response_done(chunk):
+    """Does this response object end the answer (Ollama done, OpenAI finish_reason, Anthropic stop)?"""
+    if not isinstance(chunk, dict):
+        return False
+    if chunk.get("done") is True or chunk.get("type") in ("message_stop", "response.completed"):
+        return True
+    return any(isinstance(choice, dict) and choice.get("finish_reason")
+               for choice in chunk.get("choices") or [])
+
+
+EMBEDDING_PATHS = ("/api/embed", "/api/embeddings", "/v1/embeddings")
+_COMPLETION_LIMITS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+
+
+def estimate_tokens(path, body, default_completion):
+    """(prompt, completion) LLM tokens a request may cost, before Ollama says what it did.
+
+    Prompt: a third of the UTF-8 bytes of every text sent (English runs at about four
+    bytes a token, so this errs high), plus one. Completion: the limit the request sets
+    (options.num_predict, max_tokens, max_completion_tokens, max_output_tokens), else
+    default_completion; none for embeddings.
+    """
+    prompt = 1 + sum(len(text.encode("utf-8")) for text in prompt_texts(body)) // 3
+    if path in EMBEDDING_PATHS or not isinstance(body, dict):
+        return prompt, 0
+    limits = [(body.get("options") or {}).get("num_predict")] + [body.get(name) for name in _COMPLETION_LIMITS]
+    for limit in limits:
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+            return prompt, limit
+    return prompt, default_completion
 
 
 def response_tokens(chunk):

@@ -6,9 +6,10 @@
 Time is passed in (monotonic seconds) so that the logic is tested without
 sleeping. One bucket serves both uses:
 - requests: take(1) must succeed before a request goes on;
-- LLM tokens: the request goes on while the balance is positive (the cost is
-  unknown until Ollama has answered), then debit(n) charges what it used and
-  may leave the balance negative; Retry-After says when it is positive again.
+- LLM tokens: the request goes on while the balance is positive; debit(n)
+  reserves an estimate before it is forwarded (the balance may go negative,
+  so the next request of that subject waits), settle() replaces it with what
+  Ollama used; Retry-After says when the balance is positive again.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ class TokenBucket:
         """Charge cost after the fact; the balance may go negative."""
         self._refill(now)
         self.level -= cost
+
+    def settle(self, now, reserved, actual):
+        """Replace a reservation debited earlier with the actual cost (never above capacity)."""
+        self._refill(now)
+        self.level = min(self.capacity, self.level + reserved - actual)
 
 
 class KeyedBuckets:

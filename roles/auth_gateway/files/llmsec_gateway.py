@@ -19,9 +19,11 @@ import hmac
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -33,13 +35,19 @@ from aiohttp import web  # noqa: E402  pylint: disable=wrong-import-position
 from cryptography.hazmat.primitives import serialization  # noqa: E402  pylint: disable=wrong-import-position
 
 import gateway_policy as gp  # noqa: E402  pylint: disable=wrong-import-position
+import ollama_api as oa  # noqa: E402  pylint: disable=wrong-import-position
 import ratelimit  # noqa: E402  pylint: disable=wrong-import-position
+from yarl import URL  # noqa: E402  pylint: disable=wrong-import-position
 
-HOP_HEADERS = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-               "transfer-encoding", "upgrade", "host", "authorization", "cookie", "origin", "content-length",
-               "x-forwarded-for", "x-forwarded-proto", "x-real-ip", "forwarded"}
+# Headers of the client that go on to Ollama; every other one ends here. The body's
+# type is ours to say, since the body is ours (the canonical re-serialisation).
+FORWARDED_HEADERS = ("Accept", "User-Agent")
 RESPONSE_HEADERS = ("Content-Type", "Cache-Control", "Content-Disposition")
 JSON_PARSE_LIMIT = 8 * 1024 * 1024
+# One answer for every token failure: the reason is in the log and the metrics only.
+UNAUTHORIZED = "invalid or missing bearer token"
+# systemd socket activation: the first passed descriptor.
+SD_LISTEN_FDS_START = 3
 
 
 class ConfigError(Exception):
@@ -95,6 +103,9 @@ class Settings:
                 "create_bases": [gp.validate_pattern(p, "create_bases") for p in config.get("create_bases", [])],
                 "pull_registries": list(config.get("pull_registries", [gp.DEFAULT_REGISTRY])),
                 "allow_insecure_pull": bool(config.get("allow_insecure_pull", False)),
+                "create_targets": {role: [gp.validate_pattern(p, "create_targets." + role) for p in patterns]
+                                   for role, patterns in (config.get("create_targets") or {}).items()},
+                "create_remote_hosts": list(config.get("create_remote_hosts", [])),
             }
             self.upstream = config.get("upstream", "http://127.0.0.1:11434").rstrip("/")
             self.listen = config.get("listen", "127.0.0.1")
@@ -106,8 +117,14 @@ class Settings:
             self.token_budget = int(config.get("token_budget", 200000))
             self.token_window = float(config.get("token_window", 3600))
             self.max_concurrent = int(config.get("max_concurrent", 4))
+            self.socket = config.get("socket")
             self.queue_timeout = float(config.get("queue_timeout", 30))
-            self.max_body = int(config.get("max_body", 16 * 1024 * 1024))
+            self.max_body = int(config.get("max_body", 2 * 1024 * 1024))
+            self.body_timeout = float(config.get("body_timeout", 30))
+            self.max_concurrent_per_subject = int(config.get("max_concurrent_per_subject", 0)) or \
+                max(1, self.max_concurrent // 2)
+            self.default_completion = int(config.get("default_completion_estimate", 512))
+            self.parsers = int(config.get("parsers", 2))
             self.connect_timeout = float(config.get("connect_timeout", 5))
             self.upstream_timeout = float(config.get("upstream_timeout", 600))
             self.audit_log = config["audit_log"]
@@ -197,6 +214,7 @@ class Meter:
         self.text_chunks = 0
         self.overflow = False
         self.started = False
+        self.done = False
 
     def content_type(self, value):
         self.mode = "sse" if "event-stream" in value else ("lines" if "ndjson" in value else "json")
@@ -224,6 +242,7 @@ class Meter:
                 return
             line = line[5:].strip()
             if line == b"[DONE]":
+                self.done = True
                 return
         if line:
             self._object(line)
@@ -235,8 +254,10 @@ class Meter:
             return
         text = gp.response_text(chunk)
         if text:
-            self.text_chunks += 1
             self.mac.update(text.encode("utf-8"))
+        if text or gp.response_thinking(chunk):
+            self.text_chunks += 1
+        self.done = self.done or gp.response_done(chunk)
         prompt, completion = gp.response_tokens(chunk)
         self.prompt += prompt
         self.completion += completion
@@ -248,11 +269,20 @@ class Meter:
         elif self.buffer:
             self._line(self.buffer)
         self.buffer = b""
-        if not self.completion:
-            # No count reached us (a cancelled stream, /v1 without usage):
-            # Ollama sends one token per chunk.
-            self.completion = self.text_chunks
         return self.mac.hexdigest()
+
+    def charge(self, estimate):
+        """(prompt, completion) to charge: what Ollama reported, else the estimate; never 0.
+
+        A finished answer without counts (/v1 streams without usage) is one token a
+        chunk, as Ollama streams; an unfinished one (the client left, an answer too
+        large to meter, an error) is charged at least the reservation.
+        """
+        prompt = self.prompt or estimate[0]
+        completion = self.completion
+        if not completion:
+            completion = self.text_chunks if self.done and not self.overflow else max(self.text_chunks, estimate[1])
+        return prompt, completion
 
 
 # --------------------------------------------------------------------------
@@ -271,6 +301,9 @@ class Gateway:
         self.request_buckets = ratelimit.KeyedBuckets(settings.requests, settings.request_window)
         self.token_buckets = ratelimit.KeyedBuckets(settings.token_budget, settings.token_window)
         self.gpu = asyncio.Semaphore(settings.max_concurrent)
+        self.subject_slots = {}
+        self.parser = ThreadPoolExecutor(settings.parsers, thread_name_prefix="parse")
+        self.parse_slots = asyncio.Semaphore(settings.parsers)
         self.token_cache = OrderedDict()
         self.session = None
 
@@ -279,7 +312,7 @@ class Gateway:
         header = request.headers.get("Authorization", "")
         scheme, _sep, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise gp.Denied(401, "missing", "a bearer token is required")
+            raise gp.Denied(401, "missing", UNAUTHORIZED)
         token = token.strip()
         claims = self.token_cache.get(token)
         if claims is None:
@@ -289,9 +322,9 @@ class Gateway:
                     "verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False,
                     "verify_iss": False})
             except jwt.InvalidSignatureError:
-                raise gp.Denied(401, "bad_signature", "invalid token signature")
+                raise gp.Denied(401, "bad_signature", UNAUTHORIZED)
             except jwt.InvalidTokenError:
-                raise gp.Denied(401, "malformed", "malformed token")
+                raise gp.Denied(401, "malformed", UNAUTHORIZED)
             self.token_cache[token] = claims
             if len(self.token_cache) > 4096:
                 self.token_cache.popitem(last=False)
@@ -320,22 +353,31 @@ class Gateway:
             if wait:
                 self.metrics.rate_limited.labels("requests").inc()
                 raise _Limited("requests", wait)
-            action, endpoint = gp.classify(request.method, request.path)
+            # What is decided on is what is forwarded: the canonical path, and the body
+            # as Ollama's decoder reads it, re-serialised.
+            path = self.canonical_path(request)
+            action, endpoint = gp.classify(request.method, path)
             record["endpoint"] = endpoint
-            body, raw = None, None
-            if action != "blobs":
-                raw = await self.read_body(request)
-                body = self.parse_body(raw)
-            action, endpoint, models = gp.authorize(self.settings.policy, claims, request.method, request.path, body)
+            body, data = None, None
+            if action != "blobs" and path in oa.ROUTE_STRUCTS:
+                body, data, dropped = await self.read_json(request, oa.ROUTE_STRUCTS[path])
+                if dropped:
+                    record["dropped_fields"] = dropped
+            action, endpoint, models = gp.authorize(self.settings.policy, claims, request.method, path, body)
             record.update(action=action, models=models)
+            if action == "blobs":
+                data = request.content
             if action == "metrics":
                 response = web.Response(body=self.metrics.render(), content_type="text/plain", charset="utf-8")
             elif action == "audit":
                 response = await self.audit_verify(body)
             elif action == "inference":
-                response = await self.inference(request, raw, body, claims, record)
+                response = await self.inference(request, path, body, data, claims, record)
             else:
-                response = await self.forward(request, raw, record, body)
+                if body and path in ("/api/show", "/api/create", "/api/push", "/api/pull"):
+                    record["prompt_hmacs"] = [gp.hmac_hex(self.settings.audit_key, text)
+                                              for text in gp.prompt_texts(body)]
+                response = await self.proxy(request, path, data, None)
             status = response.status
             return response
         except _Limited as limited:
@@ -347,11 +389,13 @@ class Gateway:
             status = denied.status
             record["reason"] = denied.reason
             headers = None
+            message = str(denied)
             if status == 401:
                 headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-            elif status in (400, 403, 404):
+                message = UNAUTHORIZED
+            elif status in (400, 403, 404, 413):
                 self.metrics.denied.labels(denied.reason, role).inc()
-            return error(status, str(denied), headers)
+            return error(status, message, headers)
         except _Upstream as upstream:
             status = upstream.status
             record["reason"] = upstream.kind
@@ -369,12 +413,39 @@ class Gateway:
             record.update(status=status, latency_ms=round(elapsed * 1000, 1))
             self.audit.write(gp.audit_record(**record))
 
+    @staticmethod
+    def canonical_path(request):
+        try:
+            return oa.canonical_path(request.raw_path)
+        except oa.Refused as refused:
+            raise gp.Denied(refused.status, "bad_path", str(refused))
+
     def client_address(self, request):
+        """The client nginx saw. Only nginx can open the Unix socket, so there its
+        X-Forwarded-For is the truth; on TCP only from a trusted proxy."""
         peer = request.remote or ""
         forwarded = request.headers.get("X-Forwarded-For")
-        if forwarded and peer in self.settings.trusted_proxies:
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        trusted = (sock is not None and sock.family == socket.AF_UNIX) or peer in self.settings.trusted_proxies
+        if forwarded and trusted:
             return forwarded.split(",")[-1].strip()
-        return peer
+        return peer or "unix"
+
+    async def read_json(self, request, struct):
+        """The body, read within the size and time limits, decoded as Ollama decodes it."""
+        try:
+            raw = await asyncio.wait_for(self.read_body(request), self.settings.body_timeout)
+        except asyncio.TimeoutError:
+            raise gp.Denied(408, "body_timeout", "the request body did not arrive within %g s"
+                            % self.settings.body_timeout)
+        # Parsing runs in worker threads, a few at a time, so that a large body
+        # cannot hold the event loop that serves everybody else.
+        async with self.parse_slots:
+            try:
+                return await asyncio.get_running_loop().run_in_executor(self.parser, oa.read_body, raw, struct)
+            except oa.Refused as refused:
+                raise gp.Denied(refused.status, "bad_body" if refused.status == 400 else "too_large",
+                                str(refused))
 
     async def read_body(self, request):
         if request.content_length is not None and request.content_length > self.settings.max_body:
@@ -387,15 +458,6 @@ class Gateway:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    @staticmethod
-    def parse_body(raw):
-        if not raw:
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise gp.Denied(400, "bad_json", "the request body is not valid JSON")
-
     async def audit_verify(self, body):
         text = (body or {}).get("text")
         if not isinstance(text, str) or not text:
@@ -407,43 +469,91 @@ class Gateway:
                                   "answered": any(digest == record.get("response_hmac") for record in matches),
                                   "records": matches})
 
-    async def inference(self, request, raw, body, claims, record):
+    # -- inference: slots, budget, metering ----------------------------------
+    async def acquire_slots(self, subject):
+        """A slot of the subject's share, then one of the host's. Waiting for the
+        first holds none of the second, so one subject cannot starve the rest."""
+        entry = self.subject_slots.get(subject)
+        if entry is None:
+            entry = self.subject_slots[subject] = [asyncio.Semaphore(self.settings.max_concurrent_per_subject), 0]
+        entry[1] += 1
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.queue_timeout
+        held = False
+        try:
+            await asyncio.wait_for(entry[0].acquire(), self.settings.queue_timeout)
+            held = True
+            await asyncio.wait_for(self.gpu.acquire(), max(0.0, deadline - loop.time()))
+            return entry
+        except BaseException as exc:
+            self.release_slots(subject, entry, subject_slot=held, host_slot=False)
+            if isinstance(exc, asyncio.TimeoutError):
+                self.metrics.rate_limited.labels("concurrency").inc()
+                raise _Limited("concurrency", 1) from None
+            raise
+
+    def release_slots(self, subject, entry, subject_slot=True, host_slot=True):
+        if host_slot:
+            self.gpu.release()
+        if subject_slot:
+            entry[0].release()
+        entry[1] -= 1
+        if entry[1] == 0 and self.subject_slots.get(subject) is entry:
+            del self.subject_slots[subject]
+
+    async def inference(self, request, path, body, data, claims, record):
+        subject = claims["sub"]
         now = time.monotonic()
-        budget = self.token_buckets.get(claims["sub"], now)
+        budget = self.token_buckets.get(subject, now)
         wait = budget.available(now)
         if wait:
             self.metrics.rate_limited.labels("tokens").inc()
             raise _Limited("tokens", wait)
         record["prompt_hmacs"] = [gp.hmac_hex(self.settings.audit_key, text) for text in gp.prompt_texts(body)]
-        try:
-            await asyncio.wait_for(self.gpu.acquire(), self.settings.queue_timeout)
-        except asyncio.TimeoutError:
-            self.metrics.rate_limited.labels("concurrency").inc()
-            raise _Limited("concurrency", 1)
+        entry = await self.acquire_slots(subject)
         meter = Meter(self.settings.audit_key)
+        estimate = gp.estimate_tokens(path, body, self.settings.default_completion)
+        # Reserve before forwarding, with no await in between: concurrent requests
+        # of one subject see each other's reservations.
+        now = time.monotonic()
+        wait = budget.available(now)
+        if wait:
+            self.release_slots(subject, entry)
+            self.metrics.rate_limited.labels("tokens").inc()
+            raise _Limited("tokens", wait)
+        budget.debit(now, sum(estimate))
+        free = False  # Ollama did no work: refused it (4xx/5xx) or never had it
         try:
-            return await self.proxy(request, raw, meter)
+            response = await self.proxy(request, path, data, meter)
+            free = response.status >= 400
+            return response
+        except _Upstream:
+            free = True
+            raise
         finally:
-            self.gpu.release()
+            self.release_slots(subject, entry)
             if meter.started:
                 record["response_hmac"] = meter.close()
-                record["tokens"] = {"prompt": meter.prompt, "completion": meter.completion}
-                budget.debit(time.monotonic(), meter.prompt + meter.completion)
-                self.metrics.tokens.labels(claims["role"], "prompt").inc(meter.prompt)
-                self.metrics.tokens.labels(claims["role"], "completion").inc(meter.completion)
+            charged = (0, 0) if free else meter.charge(estimate)
+            budget.settle(time.monotonic(), sum(estimate), sum(charged))
+            record["tokens"] = {"prompt": charged[0], "completion": charged[1]}
+            if not free and not meter.completion:
+                record["tokens_estimated"] = True
+            self.metrics.tokens.labels(claims["role"], "prompt").inc(charged[0])
+            self.metrics.tokens.labels(claims["role"], "completion").inc(charged[1])
 
-    async def forward(self, request, raw, record, body):
-        if body is not None and request.path in ("/api/show", "/api/create", "/api/push", "/api/pull"):
-            record["prompt_hmacs"] = [gp.hmac_hex(self.settings.audit_key, text) for text in gp.prompt_texts(body)]
-        return await self.proxy(request, raw if raw is not None else request.content, None)
-
-    async def proxy(self, request, data, meter):
-        headers = {name: value for name, value in request.headers.items() if name.lower() not in HOP_HEADERS}
+    async def proxy(self, request, path, data, meter):
+        headers = {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
+        if isinstance(data, bytes):
+            headers["Content-Type"] = "application/json"
+        elif data is not None:
+            headers["Content-Type"] = "application/octet-stream"
         timeout = aiohttp.ClientTimeout(total=None, connect=self.settings.connect_timeout,
                                         sock_read=self.settings.upstream_timeout)
         response = None
         try:
-            async with self.session.request(request.method, self.settings.upstream + request.path_qs,
+            # encoded=True: the path goes out byte for byte as it was checked.
+            async with self.session.request(request.method, URL(self.settings.upstream + path, encoded=True),
                                             data=data, headers=headers, timeout=timeout,
                                             allow_redirects=False, auto_decompress=False) as upstream:
                 response = web.StreamResponse(status=upstream.status)
@@ -476,6 +586,7 @@ class Gateway:
 
     async def stop(self, app):
         await self.session.close()
+        self.parser.shutdown(wait=False)
 
 
 class _Limited(Exception):
@@ -520,16 +631,38 @@ def load_settings(path):
     return Settings(config)
 
 
+def listen_fds():
+    """The sockets systemd passed (socket activation), or []."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()):
+        return []
+    count = int(os.environ.get("LISTEN_FDS", "0"))
+    return [socket.socket(fileno=SD_LISTEN_FDS_START + index) for index in range(count)]
+
+
+def api_site(runner, settings):
+    """The public API: the Unix socket systemd made (only nginx's user may open it),
+    else the socket path or TCP address of the configuration (benchmarks, development)."""
+    passed = listen_fds()
+    if passed:
+        return web.SockSite(runner, passed[0])
+    if settings.socket:
+        return web.UnixSite(runner, settings.socket)
+    return web.TCPSite(runner, settings.listen, settings.port, backlog=1024)
+
+
+def metrics_site(runner, settings):
+    return web.TCPSite(runner, settings.metrics_listen, settings.metrics_port)
+
+
 async def serve(settings):
     gateway, app, metrics_app = build_apps(settings)
     runners = []
-    for application, host, port in ((app, settings.listen, settings.port),
-                                    (metrics_app, settings.metrics_listen, settings.metrics_port)):
+    for application, site in ((app, api_site), (metrics_app, metrics_site)):
         # A client that goes away cancels its handler, which closes the
         # request to Ollama and stops the generation.
         runner = web.AppRunner(application, access_log=None, handler_cancellation=True)
         await runner.setup()
-        await web.TCPSite(runner, host, port, backlog=1024).start()
+        await site(runner, settings).start()
         runners.append(runner)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ansible_collections.llmsec.hardening.plugins.module_utils import gateway_policy as gp
+from ansible_collections.llmsec.hardening.plugins.module_utils import ollama_api as oa
 from ansible_collections.llmsec.hardening.plugins.module_utils import ratelimit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -23,6 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 # (Not plugins/module_utils on sys.path: its seccomp.py would shadow libseccomp's binding.)
 sys.modules.setdefault("gateway_policy", gp)
 sys.modules.setdefault("ratelimit", ratelimit)
+sys.modules.setdefault("ollama_api", oa)
 sys.path.insert(0, os.path.join(ROOT, "roles", "auth_gateway", "files"))
 import llmsec_gateway as gw  # noqa: E402
 

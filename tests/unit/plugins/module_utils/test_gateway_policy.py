@@ -24,7 +24,7 @@ def reason(value, now=NOW, **kwargs):
 
 
 POLICY = {"role_actions": gp.parse_role_actions(None), "role_models": {}, "create_bases": ["llama3.2:*"],
-          "pull_registries": ["registry.ollama.ai"]}
+          "pull_registries": ["registry.ollama.ai"], "create_targets": {"prompt_engineer": ["pirate:*", "x:*"]}}
 
 
 def decide(role, method, path, body=None, **claim_changes):
