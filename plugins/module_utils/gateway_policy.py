@@ -386,7 +386,7 @@ def authorize(policy, claims, method, path, body):
         if isinstance(body.get("modelfile"), str):
             bases.extend(modelfile_lines(body["modelfile"], "FROM"))
         if "create" not in allowed:
-            if body.get("files") or body.get("adapters") or (
+            if body.get("files") or body.get("adapters") or body.get("draft_files") or (
                     isinstance(body.get("modelfile"), str) and modelfile_lines(body["modelfile"], "ADAPTER")):
                 raise Denied(403, "role", "role %s may create only from an allowed base, without files" % role)
             if not bases:
@@ -402,6 +402,11 @@ def authorize(policy, claims, method, path, body):
             raise Denied(403, "registry", "registry %s is not allowed" % host)
         if body.get("insecure") and not policy.get("allow_insecure_pull"):
             raise Denied(403, "registry", "insecure pulls are not allowed")
+    for name in models:
+        # Ollama sends a model tagged :cloud (or -cloud) to ollama.com with the whole request.
+        tag = name.rsplit(":", 1)[-1]
+        if (tag == "cloud" or tag.endswith("-cloud")) and not policy.get("allow_cloud_models"):
+            raise Denied(403, "cloud", "model %s would be served by Ollama's cloud" % name)
     role_models = policy.get("role_models", {}).get(role, ["*"])
     token_models = claims.get("models")
     for name in models:

@@ -30,12 +30,14 @@ import json
 import math
 import re
 
-REFERENCE = "ollama v0.13 api/types.go, openai/openai.go, anthropic/anthropic.go"
+REFERENCE = "Ollama at commit fb30760 (2026-08): api/types.go, openai/openai.go, openai/responses.go, anthropic/anthropic.go"
 MAX_DEPTH = 64
 MAX_ELEMENTS = 100000
 
-# A JSON type per field: str, bool, int, num, list (any array), obj (a map, any
-# keys), map_str (a map of strings), any, or a struct name / [struct name] from STRUCTS.
+# A JSON type per field: str, bool, int, num, list (any array), obj (a map: any
+# keys, read verbatim by Go), map_str (a map of strings), any, a struct name from
+# STRUCTS, [struct name] for an array of them, or a tuple of the two shapes a
+# custom UnmarshalJSON accepts (a string, or an array of structs).
 _S, _B, _I, _N, _L, _O, _MS, _A = "str", "bool", "int", "num", "list", "obj", "map_str", "any"
 
 STRUCTS = {
@@ -44,7 +46,7 @@ STRUCTS = {
         "model": _S, "prompt": _S, "suffix": _S, "system": _S, "template": _S, "context": _L,
         "stream": _B, "raw": _B, "format": _A, "keep_alive": _A, "images": _L, "options": _O,
         "think": _A, "truncate": _B, "shift": _B, "_debug_render_only": _B, "logprobs": _B,
-        "top_logprobs": _I, "width": _I, "height": _I, "steps": _I,
+        "top_logprobs": _I,
     },
     "ChatRequest": {
         "model": _S, "messages": ["Message"], "stream": _B, "format": _A, "keep_alive": _A,
@@ -60,10 +62,10 @@ STRUCTS = {
     },
     "EmbeddingRequest": {"model": _S, "prompt": _S, "keep_alive": _A, "options": _O},
     "CreateRequest": {
-        "model": _S, "stream": _B, "quantize": _S, "from": _S, "files": _MS, "adapters": _MS,
-        "template": _S, "license": _A, "system": _S, "parameters": _O, "messages": ["Message"],
-        "renderer": _S, "parser": _S, "requires": _S, "remote_host": _S, "info": _O,
-        "name": _S, "quantization": _S,
+        "model": _S, "stream": _B, "quantize": _S, "draft_quantize": _S, "from": _S, "remote_host": _S,
+        "files": _MS, "draft_files": _MS, "adapters": _MS, "template": _S, "license": _A, "system": _S,
+        "parameters": _O, "messages": ["Message"], "renderer": _S, "parser": _S, "requires": _S,
+        "info": _O, "name": _S, "quantization": _S,
     },
     "ShowRequest": {"model": _S, "system": _S, "template": _S, "verbose": _B, "options": _O, "name": _S},
     "CopyRequest": {"source": _S, "destination": _S},
@@ -73,11 +75,11 @@ STRUCTS = {
     # openai/openai.go
     "ChatCompletionRequest": {
         "model": _S, "messages": ["OpenAIMessage"], "stream": _B, "stream_options": "StreamOptions",
-        "max_tokens": _I, "max_completion_tokens": _I, "seed": _I, "stop": _A, "temperature": _N,
-        "frequency_penalty": _N, "presence_penalty": _N, "top_p": _N, "response_format": _O,
-        "tools": _L, "reasoning": _O, "reasoning_effort": _S, "logprobs": _B, "top_logprobs": _I,
-        "keep_alive": _A,
+        "max_tokens": _I, "seed": _I, "stop": _A, "temperature": _N, "frequency_penalty": _N,
+        "presence_penalty": _N, "top_p": _N, "response_format": _O, "tools": _L, "reasoning": _O,
+        "reasoning_effort": _S, "logprobs": _B, "top_logprobs": _I, "_debug_render_only": _B,
     },
+    # content: a string, or parts that Ollama reads as maps (exact keys)
     "OpenAIMessage": {
         "role": _S, "content": _A, "reasoning": _S, "tool_calls": _L, "name": _S, "tool_call_id": _S,
     },
@@ -85,26 +87,40 @@ STRUCTS = {
     "CompletionRequest": {
         "model": _S, "prompt": _S, "frequency_penalty": _N, "max_tokens": _I, "presence_penalty": _N,
         "seed": _I, "stop": _A, "stream": _B, "stream_options": "StreamOptions", "temperature": _N,
-        "top_p": _N, "suffix": _S, "logprobs": _I,
+        "top_p": _N, "suffix": _S, "logprobs": _I, "_debug_render_only": _B,
     },
     "OpenAIEmbedRequest": {"input": _A, "model": _S, "dimensions": _I, "encoding_format": _S},
+    # openai/responses.go
     "ResponsesRequest": {
-        "model": _S, "background": _B, "conversation": _A, "include": _L, "input": _A,
+        "model": _S, "background": _B, "conversation": _A, "include": _L, "input": (_S, ["ResponsesPart"]),
         "instructions": _S, "max_output_tokens": _I, "reasoning": _O, "temperature": _N, "text": _O,
         "top_p": _N, "truncation": _S, "tools": _L, "stream": _B,
+    },
+    # Input items and their content parts are structs chosen by "type"; one
+    # struct with all their fields reads them all.
+    "ResponsesPart": {
+        "id": _S, "type": _S, "role": _S, "content": (_S, ["ResponsesPart"]), "text": _S, "detail": _S,
+        "file_id": _S, "image_url": _S, "file_data": _S, "file_url": _S, "filename": _S, "call_id": _S,
+        "name": _S, "arguments": _S, "output": (_S, ["ResponsesPart"]), "summary": ["ResponsesPart"],
+        "encrypted_content": _S, "status": _S, "action": _A,
     },
     # anthropic/anthropic.go
     "MessagesRequest": {
         "model": _S, "max_tokens": _I, "messages": ["AnthropicMessage"], "system": _A, "stream": _B,
         "temperature": _N, "top_p": _N, "top_k": _I, "stop_sequences": _L, "tools": _L,
-        "tool_choice": _O, "thinking": _O, "metadata": _O,
+        "tool_choice": _O, "thinking": _O, "metadata": _O, "output_config": _O,
     },
-    "AnthropicMessage": {"role": _S, "content": _A},
+    "AnthropicMessage": {"role": _S, "content": (_S, ["ContentBlock"])},
+    "ContentBlock": {
+        "type": _S, "text": _S, "citations": _A, "source": _O, "id": _S, "name": _S, "input": _O,
+        "tool_use_id": _S, "content": _A, "is_error": _B, "thinking": _S, "signature": _S,
+    },
     # the gateway's own
     "AuditVerifyRequest": {"text": _S},
 }
 
-# The struct each route decodes its body into.
+# The struct each route decodes its body into (server/routes.go; the /v1 routes
+# through their middleware's struct).
 ROUTE_STRUCTS = {
     "/api/generate": "GenerateRequest",
     "/api/chat": "ChatRequest",
@@ -218,6 +234,8 @@ class _Reader:
     def value(self, value, kind, path, depth):
         """Check one value against its field type; returns its canonical form."""
         self._count(path, depth)
+        if isinstance(kind, tuple):
+            kind = kind[0] if isinstance(value, str) else kind[1]
         if isinstance(kind, list):
             if value is None:
                 return None
@@ -240,10 +258,12 @@ class _Reader:
         return self.free(value, path, depth, _S if kind == _MS else _A)
 
     def _key(self, key, path, seen):
+        """A key of a free object: no two keys that Go could take for one another."""
         self._string(key, path)
-        if key in seen:
+        folded = go_fold(key)
+        if folded in seen:
             raise Refused("duplicate key %r in %s" % (key[:40], _where(path)))
-        seen.add(key)
+        seen.add(folded)
         return key
 
     def free(self, value, path, depth, members=_A):
