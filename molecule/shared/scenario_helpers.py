@@ -70,10 +70,9 @@ def https(client, url, cacert, *args):
     return int(status or 0), result.stderr.lower(), body
 
 
-def copy_stream_probe(container):
-    """Put stream_probe.py on a client container as /opt/stream_probe.py."""
-    subprocess.run(["docker", "cp", os.path.join(SHARED, "stream_probe.py"), container + ":/opt/stream_probe.py"],
-                   check=True)
+def copy_stream_probe(container, script="stream_probe.py"):
+    """Put a probe script of molecule/shared (stream_probe.py, burst_probe.py) on a client container in /opt."""
+    subprocess.run(["docker", "cp", os.path.join(SHARED, script), container + ":/opt/" + script], check=True)
 
 
 def probe(client, script, *args):

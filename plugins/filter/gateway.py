@@ -36,6 +36,9 @@ def gateway_config(settings):
                 gp.validate_pattern(pattern, "auth_gateway_role_models." + role)
         for pattern in settings.get("create_bases") or []:
             gp.validate_pattern(pattern, "auth_gateway_create_bases")
+        gp.parse_create_targets(settings.get("create_targets") or {})
+        if not all(isinstance(host, str) and host for host in settings.get("create_remote_hosts") or []):
+            raise gp.PolicyError("auth_gateway_create_remote_hosts must be a list of host names")
     except gp.PolicyError as exc:
         raise AnsibleFilterError(str(exc))
     config = dict(settings)

@@ -267,6 +267,20 @@ def parse_role_actions(role_actions):
     return merged
 
 
+def parse_create_targets(targets):
+    """Check auth_gateway_create_targets: {role: [pattern]} -> the same, patterns normalised."""
+    if not isinstance(targets, dict):
+        raise PolicyError("auth_gateway_create_targets must map roles to lists of model patterns")
+    result = {}
+    for role, patterns in targets.items():
+        if role not in ROLES:
+            raise PolicyError("auth_gateway_create_targets: unknown role %r (roles: %s)" % (role, ", ".join(ROLES)))
+        if not isinstance(patterns, list):
+            raise PolicyError("auth_gateway_create_targets.%s must be a list of model patterns" % role)
+        result[role] = [validate_pattern(pattern, "auth_gateway_create_targets." + role) for pattern in patterns]
+    return result
+
+
 def parse_model_name(name):
     """Split an Ollama model reference into (host, namespace, model, tag), lowercased."""
     if not isinstance(name, str) or not name.strip():

@@ -32,7 +32,7 @@ import re
 
 REFERENCE = "Ollama at commit fb30760 (2026-08): api/types.go, openai/openai.go, openai/responses.go, anthropic/anthropic.go"
 MAX_DEPTH = 64
-MAX_ELEMENTS = 100000
+MAX_ELEMENTS = 100000  # objects and arrays; the byte limit bounds the rest
 
 # A JSON type per field: str, bool, int, num, list (any array), obj (a map: any
 # keys, read verbatim by Go), map_str (a map of strings), any, a struct name from
@@ -142,7 +142,6 @@ ROUTE_STRUCTS = {
 
 BLOB_PATH = re.compile(r"^/api/blobs/sha256[-:][0-9a-f]{64}$")
 _PATH_CHARS = re.compile(r"^/[A-Za-z0-9._~:@!$&'()*+,;=/-]*$")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 # Go's encoding/json folds a key to its field name's: ASCII letters in either
 # case, and the two non-ASCII runes whose simple case folding reaches ASCII.
 _GO_FOLD = {ord(c): ord(c.upper()) for c in "abcdefghijklmnopqrstuvwxyz"}
@@ -195,8 +194,22 @@ def canonical_path(raw_path):
 # Bodies
 # --------------------------------------------------------------------------
 
-class _Pairs(list):
-    """A JSON object as its list of (key, value) pairs, duplicates kept."""
+class _Object(dict):
+    """A JSON object whose keys are distinct, even to Go's case-insensitive matching."""
+
+
+def _object(pairs):
+    """object_pairs_hook: refuse duplicate keys, and keys that Go could take for one another."""
+    obj = _Object(pairs)
+    # All keys folded in one call (a key holding NUL only sends us down the exact path).
+    if len(obj) != len(pairs) or len(set("\0".join(obj).translate(_GO_FOLD).split("\0"))) != len(obj):
+        seen = {}
+        for key, _value in pairs:
+            if go_fold(key) in seen:
+                raise Refused("the key %r is given twice (as %r; Ollama matches keys without regard to case)"
+                              % (key[:40], seen[go_fold(key)][:40]))
+            seen[go_fold(key)] = key
+    return obj
 
 
 def _parse_constant(name):
@@ -210,88 +223,63 @@ def _parse_float(text):
     return value
 
 
-def _where(path):
-    return "".join(path) or "the body"
+_TYPES = {_S: str, _B: bool, _I: int, _N: (int, float), _L: list, _O: _Object, _MS: _Object}
+
+
+def _nesting(value, depth, where):
+    """Refuse nesting deeper than MAX_DEPTH below a free value (containers only are visited)."""
+    stack = [(value, depth)]
+    while stack:
+        node, level = stack.pop()
+        if level > MAX_DEPTH:
+            raise Refused("the body nests deeper than %d (in %s)" % (MAX_DEPTH, where or "the body"))
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
 
 
 class _Reader:
     def __init__(self):
         self.dropped = []
-        self.elements = 0
 
-    def _count(self, path, depth):
-        self.elements += 1
-        if self.elements > MAX_ELEMENTS:
-            raise Refused("the body has more than %d JSON values" % MAX_ELEMENTS, 413)
-        if depth > MAX_DEPTH:
-            raise Refused("the body nests deeper than %d at %s" % (MAX_DEPTH, _where(path)))
-
-    def _string(self, value, path):
-        if _SURROGATE.search(value):
-            raise Refused("unpaired UTF-16 surrogate in %s" % _where(path))
-        return value
-
-    def value(self, value, kind, path, depth):
-        """Check one value against its field type; returns its canonical form."""
-        self._count(path, depth)
+    def value(self, value, kind, where, depth):
+        """Check one value against its field type; returns it, structs reduced to their fields."""
+        if value is None:
+            return None
         if isinstance(kind, tuple):
             kind = kind[0] if isinstance(value, str) else kind[1]
         if isinstance(kind, list):
-            if value is None:
-                return None
             if not isinstance(value, list):
-                raise Refused("%s must be a JSON array" % _where(path))
-            return [self.value(item, kind[0], path + ["[%d]" % index], depth + 1)
+                raise Refused("%s must be a JSON array" % where)
+            return [self.value(item, kind[0], "%s[%d]" % (where, index), depth + 1)
                     for index, item in enumerate(value)]
         if kind in STRUCTS:
-            if value is None:
-                return None
-            if not isinstance(value, _Pairs):
-                raise Refused("%s must be a JSON object" % _where(path))
-            return self.struct(value, kind, path, depth)
-        if value is None:
-            return None
-        expected = {_S: str, _B: bool, _I: int, _N: (int, float), _L: list, _O: _Pairs, _MS: _Pairs}.get(kind)
+            if not isinstance(value, _Object):
+                raise Refused("%s must be a JSON object" % where)
+            return self.struct(value, kind, where, depth + 1)
+        expected = _TYPES.get(kind)
         if expected is not None and (not isinstance(value, expected)
                                      or (kind in (_I, _N) and isinstance(value, bool))):
-            raise Refused("%s has the wrong JSON type" % _where(path))
-        return self.free(value, path, depth, _S if kind == _MS else _A)
-
-    def _key(self, key, path, seen):
-        """A key of a free object: no two keys that Go could take for one another."""
-        self._string(key, path)
-        folded = go_fold(key)
-        if folded in seen:
-            raise Refused("duplicate key %r in %s" % (key[:40], _where(path)))
-        seen.add(folded)
-        return key
-
-    def free(self, value, path, depth, members=_A):
-        """Any JSON value (maps, raw fields): exact keys, no duplicates."""
-        if isinstance(value, str):
-            return self._string(value, path)
-        if isinstance(value, _Pairs):
-            seen = set()
-            return {self._key(key, path, seen): self.value(item, members, path + [".%s" % key], depth + 1)
-                    for key, item in value}
-        if isinstance(value, list):
-            return [self.value(item, _A, path + ["[%d]" % index], depth + 1) for index, item in enumerate(value)]
+            raise Refused("%s has the wrong JSON type" % where)
+        if kind == _MS and not all(isinstance(item, str) for item in value.values()):
+            raise Refused("%s must map names to strings" % where)
+        if isinstance(value, (dict, list)):
+            _nesting(value, depth + 1, where)
         return value
 
-    def struct(self, pairs, struct, path, depth):
+    def struct(self, obj, struct, where, depth):
+        if depth > MAX_DEPTH:
+            raise Refused("the body nests deeper than %d (in %s)" % (MAX_DEPTH, where or "the body"))
         fields, folded = STRUCTS[struct], _FOLDED[struct]
         out = {}
-        for key, item in pairs:
-            self._string(key, path)
+        for key, item in obj.items():
             name = folded.get(go_fold(key))
             if name is None:
-                self.dropped.append(_where(path + [".%s" % key])[:80])
+                self.dropped.append(("%s.%s" % (where, key))[:80])
                 continue
             if key != name:
-                raise Refused("%r is not how Ollama spells the field %r (in %s)" % (key[:40], name, _where(path)))
-            if name in out:
-                raise Refused("the field %r is given twice in %s" % (name, _where(path)))
-            out[name] = self.value(item, fields[name], path + [".%s" % name], depth + 1)
+                raise Refused("%r is not how Ollama spells the field %r (in %s)"
+                              % (key[:40], name, where or "the body"))
+            out[name] = self.value(item, fields[name], "%s.%s" % (where, name), depth)
         return out
 
 
@@ -306,10 +294,10 @@ def read_body(raw, struct):
         return {}, b"", []
     # A cheap bound before any object is built: every container opens with { or [.
     if raw.count(b"{") + raw.count(b"[") > MAX_ELEMENTS:
-        raise Refused("the body has more than %d JSON containers" % MAX_ELEMENTS, 413)
+        raise Refused("the body has more than %d JSON objects and arrays" % MAX_ELEMENTS, 413)
     try:
         # UTF-8 only: json.loads would guess UTF-16 or UTF-32 from a byte string.
-        tree = json.loads(raw.decode("utf-8"), object_pairs_hook=_Pairs, parse_constant=_parse_constant,
+        tree = json.loads(raw.decode("utf-8"), object_pairs_hook=_object, parse_constant=_parse_constant,
                           parse_float=_parse_float)
     except RecursionError:
         raise Refused("the body nests deeper than %d" % MAX_DEPTH)
@@ -319,9 +307,13 @@ def read_body(raw, struct):
         raise
     except ValueError as exc:
         raise Refused("the body is not valid JSON: %s" % str(exc)[:80])
-    if not isinstance(tree, _Pairs):
+    if not isinstance(tree, _Object):
         raise Refused("the body must be a JSON object")
     reader = _Reader()
-    body = reader.struct(tree, struct, [], 0)
-    canonical = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    body = reader.struct(tree, struct, "", 0)
+    try:
+        canonical = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError:
+        # Only an unpaired surrogate escape (\ud800) makes text that UTF-8 cannot carry; Go reads U+FFFD.
+        raise Refused("the body holds an unpaired UTF-16 surrogate (\\ud800-\\udfff)")
     return body, canonical, reader.dropped

@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -26,6 +27,8 @@ PKI = "/opt/pki"
 PROMPT = "Summarise the merger plan codenamed LAVENDER-HARBOUR-7731"
 GENERATE = {"model": "tiny:1b", "prompt": "Why is the sky blue?"}
 AUDIT_LOG = "/var/log/llmsec-gateway/audit.log"
+SOCKET = "/run/llmsec-gateway/api.sock"
+EXECUTED = "/usr/share/ollama/executed.jsonl"  # what the stand-in carried out, read as Ollama reads requests
 RUN = str(int(time.time()))  # the limits are per subject and outlive a verify run
 
 
@@ -74,11 +77,12 @@ def client():
         subprocess.run(["docker", "cp", os.path.join(EPHEMERAL, "pki", server, "ca.crt"),
                         "%s:%s/%s/ca.crt" % (CLIENT, PKI, server)], check=True)
     copy_stream_probe(CLIENT)
+    copy_stream_probe(CLIENT, "burst_probe.py")
     return inventory_host(CLIENT)
 
 
-def call(client, server, path, bearer=None, body=None, method=None):
-    args = []
+def call(client, server, path, bearer=None, body=None, method=None, *extra):
+    args = list(extra)
     if bearer:
         args += ["-H", "Authorization: Bearer " + bearer]
     if body is not None:
@@ -100,7 +104,8 @@ def test_service_runs_sandboxed_on_loopback(server):
     props = dict(line.split("=", 1) for line in host.check_output(
         "systemctl show llmsec-gateway -p ActiveState -p User -p NoNewPrivileges -p CapabilityBoundingSet "
         "-p ProtectSystem -p PrivateTmp -p MemoryDenyWriteExecute -p RestrictAddressFamilies -p MainPID "
-        "-p SystemCallFilter").splitlines())
+        "-p SystemCallFilter -p MemoryMax -p TasksMax").splitlines())
+    assert props["MemoryMax"] == str(512 * 1024 * 1024) and props["TasksMax"] == "64"
     assert props["ActiveState"] == "active"
     assert props["User"] == "llmsec-gateway"
     assert props["NoNewPrivileges"] == "yes" and props["ProtectSystem"] == "strict"
@@ -110,14 +115,30 @@ def test_service_runs_sandboxed_on_loopback(server):
     assert "execve" in props["SystemCallFilter"] and "mount" not in props["SystemCallFilter"].split()
     status = host.check_output("cat /proc/%s/status" % props["MainPID"])
     assert "CapEff:\t0000000000000000" in status and "NoNewPrivs:\t1" in status
-    listeners = host.check_output("ss -Hltn")
-    assert "127.0.0.1:11435" in listeners and "127.0.0.1:9470" in listeners
-    assert "0.0.0.0:11435" not in listeners and "*:11435" not in listeners and "[::]:11435" not in listeners
+    # The API on a Unix socket only nginx's user may open; metrics alone on loopback TCP.
+    listeners = host.check_output("ss -Hltnp")
+    gateway_tcp = [line for line in listeners.splitlines() if "pid=%s," % props["MainPID"] in line]
+    assert len(gateway_tcp) == 1 and "127.0.0.1:9470" in gateway_tcp[0], listeners
+    sock = host.file(SOCKET)
+    assert sock.is_socket and (sock.user, sock.group, sock.mode) == ("www-data", "www-data", 0o600)
 
 
 def test_gateway_port_is_closed_to_the_network(client):
     assert client.run("curl -s --max-time 5 http://%s:11435/api/tags" % GW12).rc != 0
     assert client.run("curl -s --max-time 5 http://%s:9470/metrics" % GW12).rc != 0
+
+
+def test_no_local_process_but_nginx_reaches_the_gateway():
+    """Local users cannot open the socket, so they can neither skip nginx nor forge the client address."""
+    host = inventory_host(GW12)
+    host.check_output("id mallory >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin mallory")
+    curl = ("curl -s -o /dev/null -w '%%{http_code}' --max-time 5 --unix-socket %s "
+            "-H 'X-Forwarded-For: 203.0.113.9' http://localhost/api/tags" % SOCKET)
+    refused = host.run("runuser -u mallory -- " + curl)
+    assert refused.rc == 7 and refused.stdout in ("", "000"), refused  # connect() denied
+    # nginx's user gets the gateway's own answer: the socket works, and it is the only way in.
+    assert host.check_output("runuser -u www-data -- " + curl) == "401"
+    assert host.run("curl -s --max-time 5 http://127.0.0.1:11435/api/tags").rc != 0
 
 
 # --- authentication ------------------------------------------------------------------
@@ -335,7 +356,9 @@ def test_jwt_token_module_mints_a_working_hidden_token(client, tmp_path):
                                  % os.path.join(JWT_DIR, "ed.key")}]}, "holds a private key"),
     ({"auth_gateway_audit_hmac_key": "short"}, "auth_gateway_audit_hmac_key must be at least 32 bytes"),
     ({"auth_gateway_role_actions": {"auditor": ["inference", "sudo"]}}, "unknown action(s) sudo"),
-    ({"auth_gateway_listen_address": "0.0.0.0"}, "auth_gateway_listen_address"),
+    ({"auth_gateway_socket": "api.sock"}, "auth_gateway_socket must be an absolute path"),
+    ({"auth_gateway_create_targets": {"root": ["x:*"]}}, "auth_gateway_create_targets: unknown role 'root'"),
+    ({"auth_gateway_max_concurrent_per_subject": 9}, "auth_gateway_max_concurrent_per_subject must be between"),
 ])
 def test_bad_input_is_refused_before_the_host_changes(extra, message):
     host = inventory_host(GW13)
@@ -344,3 +367,213 @@ def test_bad_input_is_refused_before_the_host_changes(extra, message):
     after = host.check_output("sha256sum /etc/llmsec/gateway/config.json /etc/systemd/system/llmsec-gateway.service")
     assert before == after
     assert host.service("llmsec-gateway").is_running
+
+
+# --- the review's findings, each tried through nginx; what the stand-in executed is the proof -------
+
+def executed(since):
+    """The requests the stand-in carried out (as Ollama reads them) after line `since` of its record."""
+    lines = inventory_host(GW12).check_output("cat %s 2>/dev/null || true" % EXECUTED).splitlines()
+    return [json.loads(line) for line in lines[since:]]
+
+
+def executed_count():
+    return int(inventory_host(GW12).check_output("cat %s 2>/dev/null | wc -l" % EXECUTED))
+
+
+def audit_records(needle):
+    out = inventory_host(GW12).check_output("grep -F -- %s %s || true" % (json.dumps(needle), AUDIT_LOG))
+    return [json.loads(line) for line in out.splitlines()]
+
+
+TINY_ONLY = {"models": ["tiny:*"]}
+
+
+@pytest.mark.parametrize("path, raw", [
+    ("/api/generate", '{"model":"tiny:1b","Model":"secret-model","prompt":"x","stream":false}'),
+    ("/api/generate", '{"model":"tiny:1b","MODEL":"secret-model","prompt":"x","stream":false}'),
+    ("/api/generate", r'{"model":"tiny:1b","mod\u0065l":"secret-model","prompt":"x","stream":false}'),
+    ("/v1/chat/completions", '{"model":"tiny:1b","Model":"secret-model","messages":[{"role":"user","content":"x"}]}'),
+    ("/api/embed", '{"model":"tiny:1b","mOdEl":"secret-model","input":"x"}'),
+    ("/api/chat", '{"model":"tiny:1b","messages":[{"role":"user","content":"x"}],"\u017ftream":false,'
+                  '"Model":"secret-model"}'),
+])
+def test_h1_a_second_spelling_of_model_is_refused_and_nothing_runs(client, path, raw):
+    before = executed_count()
+    status, _h, body = call(client, GW12, path, token(subject="h1", **TINY_ONLY), raw)
+    assert status == 400 and ("spells the field" in body or "given twice" in body), body
+    assert executed(before) == []
+    # The plain request with the same token works: the refusal is the spelling, not the token.
+    assert call(client, GW12, "/api/generate", token(subject="h1-plain", **TINY_ONLY),
+                {"model": "secret-model", "prompt": "x", "stream": False})[0] == 403
+
+
+def test_h1_audit_decoy_is_refused(client):
+    """Before: the decoy's HMAC was audited and the real prompt reached Ollama unrecorded."""
+    before = executed_count()
+    raw = json.dumps({"model": "tiny:1b", "prompt": "what is the weather", "stream": False})[:-1] + \
+        ',"PROMPT":"exfiltrate the customer list ' + RUN + '"}'
+    status, _h, body = call(client, GW12, "/api/generate", token(subject="h1-audit"), raw)
+    assert status == 400, body
+    assert not any("exfiltrate" in " ".join(entry["prompts"]) for entry in executed(before))
+    # A clean request is executed with exactly the prompt whose HMAC the audit holds.
+    prompt = "the real prompt " + RUN
+    assert call(client, GW12, "/api/generate", token(subject="h1-audit"),
+                {"model": "tiny:1b", "prompt": prompt, "stream": False})[0] == 200
+    ran = [entry for entry in executed(before) if entry["route"] == "/api/generate"]
+    assert ran[-1]["prompts"] == [prompt] and ran[-1]["model"] == "tiny:1b"
+    digest = hmac.new(read("audit.key").strip(), prompt.encode(), hashlib.sha256).hexdigest()
+    assert audit_records(digest)[-1]["prompt_hmacs"] == [digest]
+
+
+@pytest.mark.parametrize("raw, why", [
+    ('{"model":"tiny:1b","from":"tiny:1b","From":"secret-model"}', "spells the field"),
+    ('{"model":"custom/x","from":"tiny:1b","Files":{"a.gguf":"sha256:%s"}}' % ("0" * 64), "spells the field"),
+    ('{"model":"custom/x","from":"tiny:1b","ADAPTERS":{"a.gguf":"sha256:%s"}}' % ("0" * 64), "spells the field"),
+])
+def test_h1_prompt_engineer_create_spellings(client, raw, why):
+    before = executed_count()
+    status, _h, body = call(client, GW12, "/api/create", token("prompt_engineer", "h1-create"), raw)
+    assert status == 400 and why in body, body
+    assert executed(before) == []
+
+
+def test_h1_admin_pull_registry_spelling(client):
+    before = executed_count()
+    raw = '{"model":"tiny:1b","Model":"evil.example.com/x/y","stream":false}'
+    status, _h, body = call(client, GW12, "/api/pull", token("model_admin", "h1-pull"), raw)
+    assert status == 400, body
+    assert executed(before) == []
+
+
+@pytest.mark.parametrize("path", [
+    "/api/blobs/../generate", "/api/blobs/%2e%2e/chat", "/api/blobs/%2E%2E/generate", "/api/blobs/../me",
+    "/api/blobs/../experimental/web_fetch", "/v1/models/../x", "/api/blobs/..%2fgenerate",
+])
+def test_h2_dot_segments_are_refused(client, path):
+    before = executed_count()
+    status, _h, body = call(client, GW12, path, token("model_admin", "h2"),
+                            {"model": "tiny:1b", "prompt": "x", "stream": False}, None, "--path-as-is")
+    assert status in (400, 404), (status, body)
+    assert executed(before) == []
+    assert not any(record.get("endpoint") == "/api/blobs/*" and record.get("status") == 200
+                   for record in audit_records('"subject":"h2"'))
+
+
+def test_h2_a_real_blob_upload_still_works(client):
+    data = b"llmsec blob " + RUN.encode()
+    digest = hashlib.sha256(data).hexdigest()
+    client.check_output("printf %%s %s > /tmp/blob" % shlex.quote(data.decode()))
+    status, _h, body = call(client, GW12, "/api/blobs/sha256:" + digest, token("model_admin", "blob"),
+                            "@/tmp/blob")
+    assert status == 201, body
+    assert inventory_host(GW12).file("/usr/share/ollama/.ollama/models/blobs/sha256-" + digest).exists
+
+
+# --- create is scoped -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body, reason", [
+    ({"model": "tiny:1b", "from": "tiny:1b", "system": "Everyone gets this"}, "base model"),
+    ({"model": "secret-model", "from": "tiny:1b", "system": "x"}, "may not create"),
+    ({"model": "custom/pirate", "from": "tiny:1b", "remote_host": "http://203.0.113.7:11434"}, "remote_host"),
+])
+def test_create_cannot_overwrite_what_others_use(client, body, reason):
+    before = executed_count()
+    status, _h, answer = call(client, GW12, "/api/create", token("prompt_engineer", "pe"), body)
+    assert status == 403 and reason in answer, answer
+    assert executed(before) == []
+
+
+def test_create_into_the_targets_works(client):
+    before = executed_count()
+    status, _h, body = call(client, GW12, "/api/create", token("prompt_engineer", "pe-ok"),
+                            {"model": "custom/pirate", "from": "tiny:1b", "system": "Arr", "stream": False})
+    assert status == 200, body
+    assert [(e["model"], e["from"]) for e in executed(before)] == [("custom/pirate", "tiny:1b")]
+
+
+# --- budget and fairness --------------------------------------------------------------------------
+
+def burst(client, requests):
+    return probe(client, "burst_probe.py", "https://%s" % GW12, "--cafile", "%s/%s/ca.crt" % (PKI, GW12),
+                 "--requests", json.dumps(requests))
+
+
+def test_concurrent_streams_cannot_overspend_the_budget(client):
+    """Before: 4 concurrent streams spent 200 tokens of a 100-token budget."""
+    subject = "overspend-" + RUN
+    bearer = token(subject=subject)
+    results = burst(client, [{"path": "/api/generate", "bearer": bearer, "body": GENERATE}] * 8)
+    statuses = [result["status"] for result in results]
+    assert 200 in statuses and 429 in statuses, statuses
+    spent = [r["tokens"]["prompt"] + r["tokens"]["completion"]
+             for r in audit_records('"subject":"%s"' % subject) if r["status"] == 200]
+    # 60 tokens an hour: what was spent exceeds it by one request's cost at most.
+    assert sum(spent) <= 60 + max(spent), spent
+
+
+def test_one_subject_cannot_take_every_slot(client):
+    """4 slots, at most 2 per subject: a second subject runs at once while the first one's queue waits."""
+    hog = token(subject="hog-" + RUN)
+    other = token(subject="other-" + RUN)
+    small = dict(GENERATE, options={"num_predict": 1})
+    results = burst(client, [{"path": "/api/generate", "bearer": hog, "body": small}] * 4 +
+                    [{"path": "/api/generate", "bearer": other, "body": small, "start": 0.3}])
+    hogs, late = results[:4], results[4]
+    assert all(result["status"] == 200 for result in results), results
+    ends = sorted(result["end"] for result in hogs)
+    # The hog's third and fourth had to wait for its first two; the other subject did not.
+    assert late["end"] < ends[2] and late["end"] < ends[3], results
+
+
+def test_what_ollama_does_not_count_is_charged_as_estimated(client):
+    bearer = token(subject="embeddings-" + RUN)
+    status, _h, _b = call(client, GW12, "/api/embeddings", bearer, {"model": "tiny:1b", "prompt": "count me " * 30})
+    assert status == 200
+    record = audit_records('"subject":"embeddings-%s"' % RUN)[-1]
+    assert record["tokens"]["prompt"] >= 30 and record["tokens_estimated"] is True, record
+
+
+def test_thinking_is_counted(client):
+    bearer = token(subject="thinker-" + RUN)
+    status, _h, body = call(client, GW12, "/api/generate", bearer, dict(GENERATE, think=True))
+    assert status == 200 and '"thinking"' in body
+    record = audit_records('"subject":"thinker-%s"' % RUN)[-1]
+    assert record["tokens"]["completion"] == 6 + 4, record  # 6 answer and 4 thinking tokens
+
+
+def test_a_client_that_leaves_is_charged(client):
+    bearer = token(subject="leaver-" + RUN)
+    client.run("curl -s --max-time 0.8 --cacert %s/%s/ca.crt -H 'Authorization: Bearer %s' "
+               "-H 'Content-Type: application/json' -d '%s' https://%s/api/generate"
+               % (PKI, GW12, bearer, json.dumps(dict(GENERATE, options={"num_predict": 50})), GW12))
+    wait_for(lambda: audit_records('"subject":"leaver-%s"' % RUN), 20, "the audit line of the cut stream")
+    record = audit_records('"subject":"leaver-%s"' % RUN)[-1]
+    assert record["status"] == 499 and record["tokens"]["completion"] >= 50, record
+
+
+def test_openai_stream_without_usage_is_charged(client):
+    bearer = token(subject="sse-usage-" + RUN)
+    body = {"model": "tiny:1b", "stream": True, "messages": [{"role": "user", "content": "hello " * 20}]}
+    assert call(client, GW12, "/v1/chat/completions", bearer, body)[0] == 200
+    record = audit_records('"subject":"sse-usage-%s"' % RUN)[-1]
+    assert record["tokens"]["prompt"] >= 20 and record["tokens"]["completion"] == 6, record
+
+
+# --- low findings ------------------------------------------------------------------------------------
+
+def test_every_token_failure_gets_the_same_answer(client):
+    bodies = set()
+    for bearer in (None, "garbage", token(kid="retired-2025", key=read("ed.key"), alg="EdDSA"),
+                   token(key=Ed25519PrivateKey.generate(), alg="EdDSA"), token(aud="another-service")):
+        status, _h, body = call(client, GW12, "/api/tags", bearer)
+        assert status == 401
+        bodies.add(body)
+    assert bodies == {'{"error": "invalid or missing bearer token"}'}, bodies
+
+
+@pytest.mark.parametrize("raw", ["[" * 100000, '{"model":"tiny:1b","prompt":"\\ud800","stream":false}',
+                                 '{"model":"tiny:1b","prompt":"x"} {"model":"secret-model"}'])
+def test_unreadable_bodies_are_400_not_500(client, raw):
+    status, _h, body = call(client, GW12, "/api/generate", token(subject="bodies-400"), raw)
+    assert status == 400, body

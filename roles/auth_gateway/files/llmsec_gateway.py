@@ -103,9 +103,9 @@ class Settings:
                 "create_bases": [gp.validate_pattern(p, "create_bases") for p in config.get("create_bases", [])],
                 "pull_registries": list(config.get("pull_registries", [gp.DEFAULT_REGISTRY])),
                 "allow_insecure_pull": bool(config.get("allow_insecure_pull", False)),
-                "create_targets": {role: [gp.validate_pattern(p, "create_targets." + role) for p in patterns]
-                                   for role, patterns in (config.get("create_targets") or {}).items()},
+                "create_targets": gp.parse_create_targets(config.get("create_targets") or {}),
                 "create_remote_hosts": list(config.get("create_remote_hosts", [])),
+                "allow_cloud_models": bool(config.get("allow_cloud_models", False)),
             }
             self.upstream = config.get("upstream", "http://127.0.0.1:11434").rstrip("/")
             self.listen = config.get("listen", "127.0.0.1")
@@ -655,12 +655,16 @@ def metrics_site(runner, settings):
 
 
 async def serve(settings):
+    # Bodies are parsed in worker threads; a short switch interval hands the GIL back to
+    # the event loop within a millisecond, so a large body does not hold up other clients.
+    sys.setswitchinterval(0.001)
     gateway, app, metrics_app = build_apps(settings)
     runners = []
     for application, site in ((app, api_site), (metrics_app, metrics_site)):
         # A client that goes away cancels its handler, which closes the
         # request to Ollama and stops the generation.
-        runner = web.AppRunner(application, access_log=None, handler_cancellation=True)
+        # lingering_time=0: a refused body (413) is not read to its end; the connection is closed.
+        runner = web.AppRunner(application, access_log=None, handler_cancellation=True, lingering_time=0)
         await runner.setup()
         await site(runner, settings).start()
         runners.append(runner)

@@ -1,63 +1,90 @@
 """Benchmark: what the auth gateway costs, in one run, against the obvious alternatives.
 
-    python3 tests/bench/gateway/run.py [--seconds 10] [--connections 16]
+    python3 tests/bench/gateway/run.py [--seconds 10] [--connections 16] [--streams 256,1024]
 
-Paths, each loaded by wrk with the same non-streaming /api/generate (the stand-in
-answers at once):
-  direct            wrk -> stand-in Ollama
-  nginx             wrk -> nginx -> stand-in
-  nginx+gateway     wrk -> nginx -> llmsec gateway (EdDSA JWT, RBAC, limits, audit HMAC) -> stand-in
-  nginx+express     wrk -> nginx -> the hardening guide's Express middleware (HS256 jsonwebtoken,
-                    express-rate-limit, http-proxy-middleware) -> stand-in   [when node and npm are here]
-Prints requests/s, p50 and p99 latency for each, and the gateway's cost against nginx alone.
-Everything (load generator included) shares this machine's cores; run it on an idle machine.
-nginx and wrk come from Debian (make bench installs them); plain HTTP on loopback, so
-that TLS, the same on both nginx paths, does not hide the gateway's share.
+Upstreams that are not the bottleneck: nginx answering a fixed /api/generate JSON, and a raw
+asyncio server streaming NDJSON (stream_peers.py). The gateway runs as the role runs it, on a
+Unix socket behind nginx, with an EdDSA JWT, roles, limits and the audit HMACs.
+
+1. Requests (wrk, non-streaming /api/generate; latency with 1 connection, throughput with many):
+     direct            wrk -> fixed upstream
+     nginx             wrk -> nginx -> fixed upstream
+     nginx+gateway     wrk -> nginx -> llmsec gateway -> fixed upstream
+     nginx+express     wrk -> nginx -> the hardening guide's Express middleware (HS256 jsonwebtoken,
+                       express-rate-limit, http-proxy-middleware) -> fixed upstream   [when node is here]
+2. Streams: N concurrent generations at 20 chunks/s each, through nginx alone and through
+   nginx + gateway: the delay from the upstream writing a chunk to the client reading it (p50,
+   p99), the gateway's added share, its peak RSS and CPU.
+3. The resource attack of the review: 4 senders of 15 MB bodies (declared and chunked) and of
+   2 MiB bodies of many small values, straight to the gateway's socket for 10 s, while /healthz
+   is asked every 10 ms: /healthz p50/p99/max and the gateway's peak RSS.
+
+Everything (load generators included) shares this machine's cores; run it on an idle machine.
+nginx and wrk come from Debian (make bench installs them); plain HTTP on loopback, so that TLS,
+the same on every nginx path, does not hide the gateway's share.
 """
 
 import argparse
+import asyncio
 import json
 import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
-STANDIN = os.path.join(ROOT, "tests", "ollama_standin", "ollama")
 GATEWAY = os.path.join(ROOT, "roles", "auth_gateway", "files", "llmsec_gateway.py")
+PEERS = os.path.join(HERE, "stream_peers.py")
 NODE_DIR = os.path.join(ROOT, ".build", "bench-node")
-PORTS = {"standin": 21434, "gateway": 21435, "express": 21436, "metrics": 21470,
-         "nginx": 21480, "nginx_gateway": 21481, "nginx_express": 21482}
+PORTS = {"fixed": 21434, "stream": 21437, "express": 21436, "metrics_fixed": 21470, "metrics_stream": 21471,
+         "nginx": 21480, "nginx_gateway": 21481, "nginx_express": 21482, "nginx_stream": 21483,
+         "nginx_gateway_stream": 21484}
 ISS, AUD = "https://bench", "llmsec-gateway"
 HS_SECRET = "bench-secret-" + "x" * 40
+FIXED_ANSWER = ('{"model":"tiny:1b","created_at":"2026-01-01T00:00:00Z","response":"This is a fixed reply.",'
+                '"done":true,"done_reason":"stop","prompt_eval_count":5,"eval_count":6}')
 
 NGINX_CONF = """
 worker_processes auto;
 pid {tmp}/nginx.pid;
 error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
+worker_rlimit_nofile 16384;
+events {{ worker_connections 8192; }}
 http {{
     access_log off;
-    upstream standin {{ server 127.0.0.1:{standin}; keepalive 32; }}
-    upstream gateway {{ server 127.0.0.1:{gateway}; keepalive 32; }}
-    upstream express {{ server 127.0.0.1:{express}; keepalive 32; }}
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    upstream fixed {{ server 127.0.0.1:{fixed}; keepalive 64; }}
+    upstream stream {{ server 127.0.0.1:{stream}; keepalive 64; }}
+    upstream gateway {{ server unix:{tmp}/gw-fixed.sock; keepalive 64; }}
+    upstream gateway_stream {{ server unix:{tmp}/gw-stream.sock; keepalive 64; }}
+    upstream express {{ server 127.0.0.1:{express}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{fixed};
+        client_max_body_size 0;
+        location / {{ default_type application/json; return 200 '{answer}'; }}
+    }}
 {servers}
 }}
 """
 NGINX_SERVER = """
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port} backlog=4096;
         location / {{
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-            proxy_set_header Host 127.0.0.1:{standin};  # Ollama's DNS-rebinding check, as the role sets it
+            proxy_set_header Host localhost;
+            proxy_set_header X-Forwarded-For $remote_addr;
             proxy_buffering off;
+            proxy_read_timeout 120s;
             proxy_pass http://{upstream};
         }}
     }}
@@ -92,10 +119,10 @@ def wrk(url, seconds, connections, token):
             "errors": int(non2xx.group(1)) if non2xx else 0}
 
 
-def mint(alg_key, alg, kid):
+def mint(alg_key, alg, kid, subject="bench"):
     import jwt  # pylint: disable=import-outside-toplevel
     now = int(time.time())
-    claims = {"iss": ISS, "sub": "bench", "aud": AUD, "iat": now, "nbf": now, "exp": now + 900,
+    claims = {"iss": ISS, "sub": subject, "aud": AUD, "iat": now, "nbf": now, "exp": now + 900,
               "role": "inference_consumer", "jti": "bench"}
     return jwt.encode(claims, alg_key, algorithm=alg, headers={"kid": kid} if kid else None)
 
@@ -110,16 +137,186 @@ def setup_express(procs, tmp):
     if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "express")):
         subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"], cwd=NODE_DIR, check=True)
     procs.append(subprocess.Popen(["node", "express_peer.js", str(PORTS["express"]),
-                                   "http://127.0.0.1:%d" % PORTS["standin"]], cwd=NODE_DIR,
+                                   "http://127.0.0.1:%d" % PORTS["fixed"]], cwd=NODE_DIR,
                                   env=dict(os.environ, JWT_SECRET=HS_SECRET),
                                   stdout=open(os.path.join(tmp, "express.log"), "w"), stderr=subprocess.STDOUT))
     return True
+
+
+class ProcWatch:
+    """Samples a process's RSS every 20 ms and reads its CPU time at start and stop."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.peak_kib = 0
+        self.running = False
+        self.thread = None
+        self.cpu_start = 0.0
+
+    def cpu(self):
+        with open("/proc/%d/stat" % self.pid) as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.pid) as handle:
+            return int(re.search(r"VmRSS:\s+(\d+)", handle.read()).group(1))
+
+    def _loop(self):
+        while self.running:
+            self.peak_kib = max(self.peak_kib, self.rss_kib())
+            time.sleep(0.02)
+
+    def __enter__(self):
+        self.peak_kib, self.running, self.cpu_start = self.rss_kib(), True, self.cpu()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.running = False
+        self.thread.join()
+        self.cpu_seconds = self.cpu() - self.cpu_start
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def start_gateway(procs, tmp, name, upstream_port, metrics_port, public):
+    config = {"issuer": ISS, "audience": AUD, "keys": [{"kid": "bench", "alg": "EdDSA", "public_key": public}],
+              "upstream": "http://127.0.0.1:%d" % upstream_port, "socket": "%s/gw-%s.sock" % (tmp, name),
+              "metrics_port": metrics_port, "requests_per_window": 10 ** 9, "token_budget": 10 ** 12,
+              "max_concurrent": 4096, "max_concurrent_per_subject": 4096, "queue_timeout": 60,
+              "audit_log": "%s/audit-%s.log" % (tmp, name), "credentials_dir": tmp + "/creds"}
+    with open("%s/gateway-%s.json" % (tmp, name), "w") as handle:
+        json.dump(config, handle)
+    # The role installs gateway_policy.py, ollama_api.py and ratelimit.py beside the service; here they are in place.
+    proc = subprocess.Popen([sys.executable, GATEWAY, "serve", "%s/gateway-%s.json" % (tmp, name)],
+                            env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "plugins", "module_utils")),
+                            stdout=open("%s/gateway-%s.log" % (tmp, name), "w"), stderr=subprocess.STDOUT)
+    procs.append(proc)
+    wait_http("http://127.0.0.1:%d/healthz" % metrics_port)
+    return proc
+
+
+def requests_section(paths, args):
+    for _name, port, token in paths:  # warm up
+        wrk("http://127.0.0.1:%d" % port, 2, args.connections, token)
+    latency, load = {}, {}
+    for name, port, token in paths:
+        latency[name] = wrk("http://127.0.0.1:%d" % port, args.seconds, 1, token)
+        load[name] = wrk("http://127.0.0.1:%d" % port, args.seconds, args.connections, token)
+    print("1. requests: %d cores, wrk, %d s per run, non-streaming /api/generate, fixed nginx upstream"
+          % (os.cpu_count(), args.seconds))
+    print("%-16s %12s %12s %14s %12s %8s" % ("path", "p50 ms (c1)", "p99 ms (c1)", "req/s (c%d)" % args.connections,
+                                             "p99 ms (c%d)" % args.connections, "non-2xx"))
+    for name, _port, _token in paths:
+        print("%-16s %12.2f %12.2f %14.0f %12.2f %8d" % (
+            name, latency[name]["p50_ms"], latency[name]["p99_ms"], load[name]["rps"], load[name]["p99_ms"],
+            latency[name]["errors"] + load[name]["errors"]))
+    for peer in ("nginx+gateway", "nginx+express"):
+        if peer in load:
+            print("%s adds %.2f ms at p50 and keeps %.0f%% of nginx-alone throughput" % (
+                peer, latency[peer]["p50_ms"] - latency["nginx"]["p50_ms"],
+                100.0 * load[peer]["rps"] / load["nginx"]["rps"]))
+    if "nginx+express" in load:
+        print("gateway / express throughput: %.1fx (target 10x)" % (
+            load["nginx+gateway"]["rps"] / load["nginx+express"]["rps"]))
+
+
+def streams_section(counts, token, gateway_proc):
+    print("\n2. streams: N concurrent generations, 20 chunks 50 ms apart each; delay from upstream write to "
+          "client read")
+    print("%-8s %-16s %9s %9s %9s %8s %12s %10s" % ("streams", "path", "p50 ms", "p99 ms", "chunks", "failed",
+                                                    "gw peak MiB", "gw CPU s"))
+    for count in counts:
+        results = {}
+        for name, port in (("nginx", PORTS["nginx_stream"]), ("nginx+gateway", PORTS["nginx_gateway_stream"])):
+            with ProcWatch(gateway_proc.pid) as watch:
+                out = subprocess.run([sys.executable, PEERS, "client", "http://127.0.0.1:%d/api/generate" % port,
+                                      str(count), token], capture_output=True, text=True, check=True).stdout
+            data = json.loads(out)
+            results[name] = data
+            print("%-8d %-16s %9.2f %9.2f %9d %8d %12.1f %10.2f" % (
+                count, name, percentile(data["delays_ms"], 0.5), percentile(data["delays_ms"], 0.99),
+                len(data["delays_ms"]), len(data["failed"]), watch.peak_kib / 1024.0, watch.cpu_seconds))
+        base, gated = results["nginx"]["delays_ms"], results["nginx+gateway"]["delays_ms"]
+        print("%-8d gateway adds %.2f ms at p50 and %.2f ms at p99 per chunk (target under 2 ms at p99 for 256)"
+              % (count, percentile(gated, 0.5) - percentile(base, 0.5),
+                 percentile(gated, 0.99) - percentile(base, 0.99)))
+
+
+async def attack(socket_path, seconds, healthz_port, token):
+    """4 senders of oversized and expensive bodies on the gateway's socket; /healthz timed meanwhile."""
+    big = b'{"model":"tiny:1b","options":' + b'{"a":' * 20 + b"{}" + b"}" * 20 + b',"x":[' + \
+        b"{}," * (5 * 1024 * 1024) + b"{}]}"
+    many = b'{"model":"tiny:1b","options":{' + b",".join(b'"k%d":"v"' % index for index in range(90000)) + b"}}"
+    bodies = [("declared 15 MB", big, True), ("chunked 15 MB", big, False), ("2 MiB of 90k values", many, True)]
+    answers = {}
+    stop = time.monotonic() + seconds
+
+    async def send(label, body, declared):
+        while time.monotonic() < stop:
+            try:
+                reader, writer = await asyncio.open_unix_connection(socket_path)
+                head = ("POST /api/generate HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\n"
+                        "Content-Type: application/json\r\n" % token)
+                if declared:
+                    writer.write((head + "Content-Length: %d\r\n\r\n" % len(body)).encode())
+                    writer.write(body)
+                else:
+                    writer.write((head + "Transfer-Encoding: chunked\r\n\r\n").encode())
+                    for offset in range(0, len(body), 65536):
+                        piece = body[offset:offset + 65536]
+                        writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                        await writer.drain()
+                    writer.write(b"0\r\n\r\n")
+                await writer.drain()
+                status = (await reader.readline()).split()[1].decode()
+                if os.environ.get("BENCH_DEBUG"):
+                    print(label, status, (await reader.read(2000))[-200:])
+                answers.setdefault(label, {}).setdefault(status, 0)
+                answers[label][status] += 1
+                writer.close()
+            except (OSError, IndexError, asyncio.IncompleteReadError):
+                answers.setdefault(label, {}).setdefault("reset", 0)
+                answers[label]["reset"] += 1
+
+    async def probe():
+        times = []
+        while time.monotonic() < stop:
+            started = time.monotonic()
+            reader, writer = await asyncio.open_connection("127.0.0.1", healthz_port)
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            await reader.read()
+            times.append((time.monotonic() - started) * 1000)
+            writer.close()
+            await asyncio.sleep(0.01)
+        return times
+
+    senders = [send(*bodies[index % len(bodies)]) for index in range(4)]
+    results = await asyncio.gather(probe(), *senders)
+    return results[0], answers
+
+
+def attack_section(tmp, gateway_proc, token, seconds):
+    print("\n3. resource attack: 4 senders on the gateway's socket for %d s, /healthz every 10 ms" % seconds)
+    with ProcWatch(gateway_proc.pid) as watch:
+        times, answers = asyncio.run(attack(tmp + "/gw-fixed.sock", seconds, PORTS["metrics_fixed"], token))
+    print("/healthz: %d answers, p50 %.2f ms, p99 %.2f ms, max %.2f ms (target p99 under 50 ms)" % (
+        len(times), statistics.median(times), percentile(times, 0.99), max(times)))
+    print("gateway peak RSS %.1f MiB (target under 200 MiB), CPU %.2f s; answers: %s" % (
+        watch.peak_kib / 1024.0, watch.cpu_seconds, json.dumps(answers, sort_keys=True)))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--streams", default="256,1024")
+    parser.add_argument("--sections", default="1,2,3")
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool) and not os.path.exists("/usr/sbin/" + tool):
@@ -128,79 +325,48 @@ def main():
     from cryptography.hazmat.primitives.asymmetric import ed25519  # pylint: disable=import-outside-toplevel
 
     tmp = tempfile.mkdtemp(prefix="llmsec-bench-gw-")
+    os.chmod(tmp, 0o755)
     procs = []
     try:
-        env = dict(os.environ, OLLAMA_HOST="127.0.0.1:%d" % PORTS["standin"], OLLAMA_MODELS=tmp + "/models",
-                   HOME=tmp, OLLAMA_STANDIN_CHUNK_DELAY="0", OLLAMA_STANDIN_PULL_SIZE="1024")
-        procs.append(subprocess.Popen([sys.executable, STANDIN, "serve"], env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_http("http://127.0.0.1:%d/api/version" % PORTS["standin"])
-        subprocess.run([sys.executable, STANDIN, "pull", "tiny:1b"], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
-
+        procs.append(subprocess.Popen([sys.executable, PEERS, "upstream", str(PORTS["stream"]), "20", "0.05"]))
         key = ed25519.Ed25519PrivateKey.generate()
         public = key.public_key().public_bytes(serialization.Encoding.PEM,
                                                serialization.PublicFormat.SubjectPublicKeyInfo).decode()
         os.makedirs(tmp + "/creds")
         with open(tmp + "/creds/audit-hmac", "w") as handle:
             handle.write("a" * 64)
-        config = {"issuer": ISS, "audience": AUD, "keys": [{"kid": "bench", "alg": "EdDSA", "public_key": public}],
-                  "upstream": "http://127.0.0.1:%d" % PORTS["standin"], "port": PORTS["gateway"],
-                  "metrics_port": PORTS["metrics"], "requests_per_window": 10 ** 9, "token_budget": 10 ** 12,
-                  "max_concurrent": 64, "audit_log": tmp + "/audit.log", "credentials_dir": tmp + "/creds"}
-        with open(tmp + "/gateway.json", "w") as handle:
-            json.dump(config, handle)
-        # The role installs gateway_policy.py and ratelimit.py beside the service; here they are found in place.
-        procs.append(subprocess.Popen([sys.executable, GATEWAY, "serve", tmp + "/gateway.json"],
-                                      env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "plugins", "module_utils")),
-                                      stdout=open(tmp + "/gateway.log", "w"), stderr=subprocess.STDOUT))
-        wait_http("http://127.0.0.1:%d/healthz" % PORTS["metrics"])
-
+        gateway = start_gateway(procs, tmp, "fixed", PORTS["fixed"], PORTS["metrics_fixed"], public)
+        gateway_stream = start_gateway(procs, tmp, "stream", PORTS["stream"], PORTS["metrics_stream"], public)
         express = setup_express(procs, tmp)
-        servers = [(PORTS["nginx"], "standin"), (PORTS["nginx_gateway"], "gateway")]
+        servers = [(PORTS["nginx"], "fixed"), (PORTS["nginx_gateway"], "gateway"),
+                   (PORTS["nginx_stream"], "stream"), (PORTS["nginx_gateway_stream"], "gateway_stream")]
         if express:
             servers.append((PORTS["nginx_express"], "express"))
         with open(tmp + "/nginx.conf", "w") as handle:
-            handle.write(NGINX_CONF.format(tmp=tmp, standin=PORTS["standin"], gateway=PORTS["gateway"],
-                                           express=PORTS["express"],
-                                           servers="".join(NGINX_SERVER.format(port=port, upstream=upstream,
-                                                                               standin=PORTS["standin"])
+            handle.write(NGINX_CONF.format(tmp=tmp, fixed=PORTS["fixed"], stream=PORTS["stream"],
+                                           express=PORTS["express"], answer=FIXED_ANSWER,
+                                           servers="".join(NGINX_SERVER.format(port=port, upstream=upstream)
                                                            for port, upstream in servers)))
+        # As root nginx's workers run as nobody: let them open the gateways' sockets, as the role lets www-data.
         procs.append(subprocess.Popen(["nginx", "-p", tmp, "-c", tmp + "/nginx.conf", "-g", "daemon off;"]))
         wait_http("http://127.0.0.1:%d/" % PORTS["nginx"])
+        for name in ("fixed", "stream"):
+            os.chmod("%s/gw-%s.sock" % (tmp, name), 0o666)
         if express:
             wait_http("http://127.0.0.1:%d/api/version" % PORTS["express"])
 
         eddsa_token, hs_token = mint(key, "EdDSA", "bench"), mint(HS_SECRET, "HS256", None)
-        paths = [("direct", PORTS["standin"], eddsa_token), ("nginx", PORTS["nginx"], eddsa_token),
-                 ("nginx+gateway", PORTS["nginx_gateway"], eddsa_token)]
-        if express:
-            paths.append(("nginx+express", PORTS["nginx_express"], hs_token))
-        for _name, port, token in paths:  # warm up
-            wrk("http://127.0.0.1:%d" % port, 2, args.connections, token)
-        # Latency with one connection (nothing queues), throughput with many.
-        latency, load = {}, {}
-        for name, port, token in paths:
-            latency[name] = wrk("http://127.0.0.1:%d" % port, args.seconds, 1, token)
-            load[name] = wrk("http://127.0.0.1:%d" % port, args.seconds, args.connections, token)
-
-        print("gateway benchmark: %d cores, wrk -t1/-t2, %d s per run, non-streaming /api/generate"
-              % (os.cpu_count(), args.seconds))
-        print("%-16s %12s %12s %14s %12s %8s" % ("path", "p50 ms (c1)", "p99 ms (c1)",
-                                                 "req/s (c%d)" % args.connections, "p99 ms (c%d)" % args.connections,
-                                                 "non-2xx"))
-        for name, _port, _token in paths:
-            print("%-16s %12.2f %12.2f %14.0f %12.2f %8d" % (
-                name, latency[name]["p50_ms"], latency[name]["p99_ms"], load[name]["rps"], load[name]["p99_ms"],
-                latency[name]["errors"] + load[name]["errors"]))
-        for peer in ("nginx+gateway", "nginx+express"):
-            if peer in load:
-                print("%s adds %.2f ms at p50 and keeps %.0f%% of nginx-alone throughput" % (
-                    peer, latency[peer]["p50_ms"] - latency["nginx"]["p50_ms"],
-                    100.0 * load[peer]["rps"] / load["nginx"]["rps"]))
-        print("targets for the gateway: <= 2 ms at p50, >= 50% of nginx-alone throughput")
-        with open(tmp + "/audit.log") as handle:
-            print("audit lines written by the gateway: %d" % sum(1 for _line in handle))
+        sections = args.sections.split(",")
+        if "1" in sections:
+            paths = [("direct", PORTS["fixed"], eddsa_token), ("nginx", PORTS["nginx"], eddsa_token),
+                     ("nginx+gateway", PORTS["nginx_gateway"], eddsa_token)]
+            if express:
+                paths.append(("nginx+express", PORTS["nginx_express"], hs_token))
+            requests_section(paths, args)
+        if "2" in sections:
+            streams_section([int(count) for count in args.streams.split(",")], eddsa_token, gateway_stream)
+        if "3" in sections:
+            attack_section(tmp, gateway, mint(key, "EdDSA", "bench", "attacker"), args.seconds)
     finally:
         for proc in reversed(procs):
             proc.send_signal(signal.SIGTERM)

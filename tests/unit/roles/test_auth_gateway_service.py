@@ -366,3 +366,81 @@ def test_bad_configuration_is_refused(env):
     config["keys"] = [{"kid": "k", "alg": "HS256", "secret_credential": "missing"}]
     with pytest.raises(gw.ConfigError, match="cannot read secret missing"):
         gw.Settings(config)
+
+
+def test_concurrent_requests_cannot_overspend_the_budget(env):
+    """Each request reserves its estimate before it is forwarded: the budget is overdrawn by one request at most."""
+    tmp_path, config = env
+    config.update(token_budget=20, max_concurrent=8, max_concurrent_per_subject=8, default_completion_estimate=5)
+
+    async def scenario(client, gateway, fake):
+        body = {"model": "m", "prompt": "x", "stream": False, "options": {"delay": 0.3}}
+        return [result[0] for result in await asyncio.gather(
+            *[post(client, "/api/generate", body, token(subject="greedy")) for _ in range(8)])]
+
+    statuses = run(config, scenario)
+    # estimate 1 + 5 = 6: 20 -> 14 -> 8 -> 2 -> -4, the fifth sees a negative balance.
+    assert sorted(statuses) == [200] * 4 + [429] * 4
+    charged = [line["tokens"]["prompt"] + line["tokens"]["completion"] for line in audit_lines(tmp_path)
+               if line["status"] == 200]
+    assert sum(charged) <= 20 + max(charged)
+
+
+def test_one_subject_gets_half_the_slots(env):
+    _tmp, config = env
+    config.update(max_concurrent=2)  # one slot per subject
+
+    async def scenario(client, gateway, fake):
+        body = {"model": "m", "prompt": "x", "stream": False, "options": {"delay": 0.5}}
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+
+        async def timed(subject, delay):
+            await asyncio.sleep(delay)
+            status = (await post(client, "/api/generate", body, token(subject=subject)))[0]
+            return status, loop.time() - start
+
+        return await asyncio.gather(timed("hog", 0), timed("hog", 0), timed("other", 0.1))
+
+    (s1, t1), (s2, t2), (s3, t3) = run(config, scenario)
+    assert (s1, s2, s3) == (200, 200, 200)
+    assert t3 < max(t1, t2)  # the other subject did not queue behind the hog's second request
+
+
+def test_the_meter_charges_estimates_when_counts_are_missing():
+    meter = gw.Meter(b"k" * 32)
+    meter.content_type("application/x-ndjson")
+    meter.feed(b'{"response":"a"}\n{"thinking":"hm"}\n')
+    assert meter.charge((7, 100)) == (7, 100)  # cut before the end: the reservation
+    meter.feed(b'{"response":"","done":true}\n')
+    assert meter.charge((7, 100)) == (7, 2)  # ended without counts: a token a chunk, thinking included
+    meter.feed(b'{"done":true,"prompt_eval_count":3,"eval_count":9}\n')
+    assert meter.charge((7, 100)) == (3, 9)  # what Ollama reported
+    sse = gw.Meter(b"k" * 32)
+    sse.content_type("text/event-stream")
+    sse.feed(b'data: {"choices":[{"delta":{"content":"x"}}]}\n\ndata: [DONE]\n\n')
+    assert sse.charge((5, 50)) == (5, 1)
+
+
+def test_behind_the_unix_socket_the_forwarded_address_is_trusted(env, tmp_path):
+    tmp, config = env
+    config["upstream"] = "http://127.0.0.1:9"
+
+    async def main():
+        settings = gw.Settings(config)
+        gateway, app, _metrics = gw.build_apps(settings)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        path = str(tmp_path / "api.sock")
+        await web.UnixSite(runner, path).start()
+        try:
+            connector = aiohttp.UnixConnector(path=path)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                async with session.get("http://localhost/api/tags",
+                                       headers={"X-Forwarded-For": "198.51.100.7"}) as resp:
+                    return resp.status
+        finally:
+            await runner.cleanup()
+
+    assert asyncio.run(main()) == 401
+    assert audit_lines(tmp)[-1]["client"] == "198.51.100.7"
