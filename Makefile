@@ -18,14 +18,22 @@ export NO_COLOR := 1
 export COLUMNS := 160
 export PY_COLORS := 0
 
-.PHONY: help setup venv packages docker images collection test lint sanity unit build packaging molecule bench demo demo-down clean
+.PHONY: help setup venv packages docker images collection test lint docs sanity unit build packaging molecule bench demo demo-down clean
 
 help:
 	@echo "make demo       apply playbooks/site.yml to a throwaway host and show before/after"
 	@echo "make demo-down  remove what make demo left running"
-	@echo "make test       lint, sanity, unit tests, collection build and every Molecule scenario"
-	@echo "make molecule SCENARIOS='ollama_bind'   run some scenarios only"
-	@echo "make bench      benchmarks (BENCH_ARGS='--gib 8', FLEET_ARGS='--sizes 1,4')"
+	@echo "make test       every check below, the cold image builds and every Molecule scenario, with a time table"
+	@echo "make lint       ansible-lint"
+	@echo "make docs       write each role's defaults/main.yml and README variable table from meta/argument_specs.yml"
+	@echo "make sanity     ansible-test sanity"
+	@echo "make unit       the unit tests (pytest tests/unit)"
+	@echo "make build      the collection tarball"
+	@echo "make packaging  install the tarball offline and check its docs, filters and EE definition"
+	@echo "make molecule SCENARIOS='ollama_bind'   run some scenarios only (all without SCENARIOS)"
+	@echo "make bench      benchmarks (BENCH_ARGS='--gib 8', FLEET_ARGS='--sizes 1,4', GATEWAY_ARGS='--streams 256')"
+	@echo "make setup      the venv, the collection link, Docker and the test images (the others do it as needed)"
+	@echo "make clean      remove .build and what make demo left running"
 
 venv: $(STAMP)
 $(STAMP): requirements-dev.txt constraints-dev.txt
@@ -57,6 +65,9 @@ test: setup
 lint: venv collection
 	ansible-lint
 
+docs: venv
+	$(VENV)/bin/python tools/role_docs.py
+
 sanity: venv packages
 	tests/harness/sanity.sh
 
@@ -77,7 +88,7 @@ bench: venv packages collection images
 	@tests/harness/ensure-packages.sh nginx wrk
 	python3 tests/bench/model_checksum.py $(BENCH_ARGS)
 	python3 tests/bench/seccomp_profiles.py
-	$(VENV)/bin/python tests/bench/gateway/run.py
+	$(VENV)/bin/python tests/bench/gateway/run.py $(GATEWAY_ARGS)
 	@test -x .build/bench-venv/bin/python || $(PYTHON) -m venv .build/bench-venv
 	@.build/bench-venv/bin/pip install -q --disable-pip-version-check -r tests/bench/gateway/bare_requirements.txt
 	.build/bench-venv/bin/python tests/bench/gateway/bare_proxies.py

@@ -27,10 +27,14 @@ command -v debootstrap >/dev/null || {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
 }
 
+# Downloaded packages are kept (debootstrap checks them against the suite's lists), so
+# a build from an empty image cache - every CI run's cold-path check - needs no download.
+debs=${LLMSEC_DEB_CACHE:-/var/cache/llmsec-debootstrap}/$suite
+mkdir -p "$debs"
 root=$(mktemp -d /var/tmp/llmsec-rootfs.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 echo "build-image: debootstrap $suite into $root (a few minutes, once per recipe)"
-debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror" >"$root.log" 2>&1 || {
+debootstrap --variant=minbase --cache-dir="$debs" --include="$packages" "$suite" "$root" "$mirror" >"$root.log" 2>&1 || {
   tail -n 30 "$root.log" >&2; exit 1; }
 rm -f "$root.log"
 

@@ -19,8 +19,10 @@ step() {
 total_start=$(date +%s)
 step ansible-lint   ansible-lint
 step syntax         tests/harness/syntax.sh
+step docs           python tools/role_docs.py --check
 step sanity         tests/harness/sanity.sh
 step unit           pytest -q -p no:cacheprovider tests/unit
+step cold-build     tests/harness/cold-build.sh
 step build          tests/harness/build-collection.sh
 step packaging      tests/harness/packaging.sh
 step molecule       tests/harness/run-scenarios.sh

@@ -27,7 +27,7 @@ recipe_hash() { echo "$recipe_version $mirror $packages" | sha256sum | cut -c1-1
 # build ends and cannot outlive it: a RETURN trap stayed set after build()
 # and fired, with $root unset, when start() returned on a cold cache.
 build() (
-  local hash dir root
+  local hash dir root debs
   hash=$(recipe_hash)
   dir=$cache/$hash
   if [ -f "$dir/root.img" ] && [ -f "$dir/vmlinuz" ] && [ -f "$dir/initrd.img" ]; then
@@ -40,10 +40,12 @@ build() (
   fi
   mkdir -p "$cache"
   [ -f "$key" ] || ssh-keygen -q -t ed25519 -N '' -C llmsec-test-vm -f "$key"
+  debs=${LLMSEC_DEB_CACHE:-/var/cache/llmsec-debootstrap}/bookworm
+  mkdir -p "$debs"
   root=$(mktemp -d /var/tmp/llmsec-vmroot.XXXXXX)
   trap 'rm -rf "$root" "$root.log"' EXIT
   echo "vm: debootstrap bookworm with a kernel (a few minutes, once per recipe)"
-  debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" >"$root.log" 2>&1 || {
+  debootstrap --variant=minbase --cache-dir="$debs" --include="$packages" bookworm "$root" "$mirror" >"$root.log" 2>&1 || {
     tail -n 30 "$root.log" >&2; exit 1; }
   rm -f "$root.log"
   echo llmsec-vm >"$root/etc/hostname"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The cold path, on every run: the VM image and a test-host image built from empty image
+# caches, and the VM booted in the same process that built its image - the path every fresh
+# machine takes and a warm machine never does (a RETURN trap left by the build once failed
+# `make test` on every fresh machine, and only there). Packages come from the debootstrap
+# cache, so this costs the build and the boot, not the download.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+scratch=$(mktemp -d /var/tmp/llmsec-cold.XXXXXX)
+port=${LLMSEC_COLD_VM_PORT:-22990}
+tag=llmsec/cold-check
+cleanup() {
+  LLMSEC_VM_CACHE=$scratch/vm tests/harness/vm.sh stop llmsec-cold-vm || true
+  docker image ls --format '{{.Repository}}:{{.Tag}}' "$tag" | xargs -r docker rmi -f >/dev/null || true
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+started=$SECONDS
+LLMSEC_VM_CACHE=$scratch/vm tests/harness/vm.sh start llmsec-cold-vm "$port"
+LLMSEC_VM_CACHE=$scratch/vm tests/harness/vm.sh ssh "$port" 'cryptsetup --version >/dev/null && python3 -c "import apt"'
+echo "cold-build: VM image built and booted from an empty cache in $((SECONDS - started)) s"
+
+started=$SECONDS
+tests/harness/build-image.sh bookworm "$tag"
+docker run --rm "$tag:latest" python3 -c 'import apt' >/dev/null
+echo "cold-build: test-host image built from an empty cache in $((SECONDS - started)) s"
