@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """meta/argument_specs.yml is the one source of a role's interface.
 
-    tools/role_docs.py            write each role's defaults/main.yml and the variable table of its README
-    tools/role_docs.py --check    exit 1, naming the files, when either differs from what would be written
+    python3 tools/role_docs.py            write each role's defaults/main.yml and the variable table of its README
+    python3 tools/role_docs.py --check    exit 1, naming the files, when either differs from what would be written
 
 defaults/main.yml is generated whole: each option's description as its comment, its default as
 its value (options without a default are required and stay out). In README.md, the block between

@@ -78,7 +78,7 @@ def bodies(draw):
     route = draw(st.sampled_from(ROUTES))
     names = list(standin.GO_STRUCTS[route]) + ["user"]
     pairs = []
-    for _ in range(draw(st.integers(0, 8))):
+    for _index in range(draw(st.integers(0, 8))):
         name = draw(st.sampled_from(names))
         spelled = draw(spellings(name))
         if name == "messages":

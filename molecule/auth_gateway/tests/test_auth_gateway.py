@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -116,8 +117,10 @@ def test_service_runs_sandboxed_on_loopback(server):
     status = host.check_output("cat /proc/%s/status" % props["MainPID"])
     assert "CapEff:\t0000000000000000" in status and "NoNewPrivs:\t1" in status
     # The API on a Unix socket only nginx's user may open; metrics alone on loopback TCP.
-    listeners = host.check_output("ss -Hltnp")
-    gateway_tcp = [line for line in listeners.splitlines() if "pid=%s," % props["MainPID"] in line]
+    # The gateway's TCP listeners: ss -e names each socket's cgroup, which is the unit's.
+    listeners = host.check_output("ss -Hltne")
+    gateway_tcp = [line for line in listeners.splitlines()
+                   if re.search(r"cgroup:\S*/llmsec-gateway\.service(\s|$)", line)]
     assert len(gateway_tcp) == 1 and "127.0.0.1:9470" in gateway_tcp[0], listeners
     sock = host.file(SOCKET)
     assert sock.is_socket and (sock.user, sock.group, sock.mode) == ("www-data", "www-data", 0o600)
@@ -427,7 +430,8 @@ def test_h1_audit_decoy_is_refused(client):
 
 
 @pytest.mark.parametrize("raw, why", [
-    ('{"model":"tiny:1b","from":"tiny:1b","From":"secret-model"}', "spells the field"),
+    ('{"model":"custom/x","from":"tiny:1b","From":"secret-model"}', "given twice"),
+    ('{"model":"custom/x","From":"secret-model"}', "spells the field"),
     ('{"model":"custom/x","from":"tiny:1b","Files":{"a.gguf":"sha256:%s"}}' % ("0" * 64), "spells the field"),
     ('{"model":"custom/x","from":"tiny:1b","ADAPTERS":{"a.gguf":"sha256:%s"}}' % ("0" * 64), "spells the field"),
 ])
@@ -473,7 +477,8 @@ def test_h2_a_real_blob_upload_still_works(client):
 # --- create is scoped -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("body, reason", [
-    ({"model": "tiny:1b", "from": "tiny:1b", "system": "Everyone gets this"}, "base model"),
+    ({"model": "tiny:1b", "from": "tiny:1b", "system": "Everyone gets this"}, "may not create"),
+    ({"model": "custom/base:v1", "from": "tiny:1b", "system": "Everyone gets this"}, "is a base model"),
     ({"model": "secret-model", "from": "tiny:1b", "system": "x"}, "may not create"),
     ({"model": "custom/pirate", "from": "tiny:1b", "remote_host": "http://203.0.113.7:11434"}, "remote_host"),
 ])

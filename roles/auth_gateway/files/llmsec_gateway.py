@@ -46,6 +46,8 @@ RESPONSE_HEADERS = ("Content-Type", "Cache-Control", "Content-Disposition")
 JSON_PARSE_LIMIT = 8 * 1024 * 1024
 # One answer for every token failure: the reason is in the log and the metrics only.
 UNAUTHORIZED = "invalid or missing bearer token"
+# Bodies up to this size are parsed on the event loop; larger ones in worker threads.
+INLINE_PARSE = 16 * 1024
 # systemd socket activation: the first passed descriptor.
 SD_LISTEN_FDS_START = 3
 
@@ -438,14 +440,15 @@ class Gateway:
         except asyncio.TimeoutError:
             raise gp.Denied(408, "body_timeout", "the request body did not arrive within %g s"
                             % self.settings.body_timeout)
-        # Parsing runs in worker threads, a few at a time, so that a large body
-        # cannot hold the event loop that serves everybody else.
-        async with self.parse_slots:
-            try:
+        try:
+            if len(raw) <= INLINE_PARSE:
+                return oa.read_body(raw, struct)  # well under a millisecond
+            # Larger bodies are parsed in worker threads, a few at a time, so that
+            # one cannot hold the event loop that serves everybody else.
+            async with self.parse_slots:
                 return await asyncio.get_running_loop().run_in_executor(self.parser, oa.read_body, raw, struct)
-            except oa.Refused as refused:
-                raise gp.Denied(refused.status, "bad_body" if refused.status == 400 else "too_large",
-                                str(refused))
+        except oa.Refused as refused:
+            raise gp.Denied(refused.status, "bad_body" if refused.status == 400 else "too_large", str(refused))
 
     async def read_body(self, request):
         if request.content_length is not None and request.content_length > self.settings.max_body:
@@ -663,8 +666,7 @@ async def serve(settings):
     for application, site in ((app, api_site), (metrics_app, metrics_site)):
         # A client that goes away cancels its handler, which closes the
         # request to Ollama and stops the generation.
-        # lingering_time=0: a refused body (413) is not read to its end; the connection is closed.
-        runner = web.AppRunner(application, access_log=None, handler_cancellation=True, lingering_time=0)
+        runner = web.AppRunner(application, access_log=None, handler_cancellation=True)
         await runner.setup()
         await site(runner, settings).start()
         runners.append(runner)

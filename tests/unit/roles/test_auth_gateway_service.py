@@ -376,7 +376,7 @@ def test_concurrent_requests_cannot_overspend_the_budget(env):
     async def scenario(client, gateway, fake):
         body = {"model": "m", "prompt": "x", "stream": False, "options": {"delay": 0.3}}
         return [result[0] for result in await asyncio.gather(
-            *[post(client, "/api/generate", body, token(subject="greedy")) for _ in range(8)])]
+            *[post(client, "/api/generate", body, token(subject="greedy")) for _attempt in range(8)])]
 
     statuses = run(config, scenario)
     # estimate 1 + 5 = 6: 20 -> 14 -> 8 -> 2 -> -4, the fifth sees a negative balance.
