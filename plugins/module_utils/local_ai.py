@@ -1,6 +1,7 @@
 # Copyright (c) 2026, llmsec.hardening contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
+# Roles copy this file to hosts: standard library only (tests/unit/plugins/module_utils/test_host_copied.py).
 """Which local AI servers run on a host, what they listen on and open, and what is wrong with that.
 
 Reads /proc only (a root path is passed in, so tests use a fake tree); changes

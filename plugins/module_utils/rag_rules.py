@@ -1,6 +1,7 @@
 # Copyright (c) 2026, llmsec.hardening contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
+# Roles copy this file to hosts: standard library only (tests/unit/plugins/module_utils/test_host_copied.py).
 """The default rule set of rag_document_scan, as YAML (data, not code).
 
 It lives in a module_utils file so that Ansible ships it with the module to

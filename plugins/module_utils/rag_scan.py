@@ -1,6 +1,7 @@
 # Copyright (c) 2026, llmsec.hardening contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
+# Roles copy this file to hosts: standard library only (tests/unit/plugins/module_utils/test_host_copied.py).
 """Scan documents for indirect prompt injection before a RAG pipeline ingests them.
 
 Shared by the rag_document_scan module and the rag_ingest_guard role's inbox
