@@ -472,47 +472,35 @@ def prompt_texts(body):
     return [text for text in texts if text]
 
 
+# Where an answer's text and its reasoning stand in one streamed object: Ollama native,
+# OpenAI-compatible (choices, * = each of a list) and Anthropic-compatible (delta).
+TEXT_PATHS = (("response",), ("message", "content"), ("choices", "*", "delta", "content"),
+              ("choices", "*", "message", "content"), ("choices", "*", "text"), ("delta", "text"))
+THINKING_PATHS = (("thinking",), ("message", "thinking"), ("choices", "*", "delta", "reasoning"),
+                  ("choices", "*", "message", "reasoning"), ("delta", "thinking"))
+
+
+def _strings_at(chunk, paths):
+    parts = []
+    for path in paths:
+        nodes = [chunk]
+        for step in path:
+            if step == "*":
+                nodes = [item for node in nodes if isinstance(node, list) for item in node]
+            else:
+                nodes = [node.get(step) for node in nodes if isinstance(node, dict)]
+        parts.extend(node for node in nodes if isinstance(node, str))
+    return "".join(parts)
+
+
 def response_text(chunk):
     """The generated text in one response object (Ollama native or OpenAI/Anthropic compatible)."""
-    if not isinstance(chunk, dict):
-        return ""
-    parts = []
-    if isinstance(chunk.get("response"), str):
-        parts.append(chunk["response"])
-    message = chunk.get("message")
-    if isinstance(message, dict) and isinstance(message.get("content"), str):
-        parts.append(message["content"])
-    for choice in chunk.get("choices") or []:
-        if isinstance(choice, dict):
-            for field in ("delta", "message"):
-                if isinstance(choice.get(field), dict) and isinstance(choice[field].get("content"), str):
-                    parts.append(choice[field]["content"])
-            if isinstance(choice.get("text"), str):
-                parts.append(choice["text"])
-    delta = chunk.get("delta")
-    if isinstance(delta, dict) and isinstance(delta.get("text"), str):
-        parts.append(delta["text"])
-    return "".join(parts)
+    return _strings_at(chunk, TEXT_PATHS)
 
 
 def response_thinking(chunk):
     """The reasoning text in one response object: Ollama's thinking, OpenAI-compatible reasoning."""
-    if not isinstance(chunk, dict):
-        return ""
-    parts = []
-    if isinstance(chunk.get("thinking"), str):
-        parts.append(chunk["thinking"])
-    message = chunk.get("message")
-    if isinstance(message, dict) and isinstance(message.get("thinking"), str):
-        parts.append(message["thinking"])
-    for choice in chunk.get("choices") or []:
-        if isinstance(choice, dict) and isinstance(choice.get("delta"), dict) \
-                and isinstance(choice["delta"].get("reasoning"), str):
-            parts.append(choice["delta"]["reasoning"])
-    delta = chunk.get("delta")
-    if isinstance(delta, dict) and isinstance(delta.get("thinking"), str):
-        parts.append(delta["thinking"])
-    return "".join(parts)
+    return _strings_at(chunk, THINKING_PATHS)
 
 
 def response_done(chunk):

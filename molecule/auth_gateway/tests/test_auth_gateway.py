@@ -392,6 +392,15 @@ def audit_records(needle):
 TINY_ONLY = {"models": ["tiny:*"]}
 
 
+def refused_and_not_run(client, path, bearer, body, statuses, *extra):
+    """The gateway answers one of `statuses`, and the stand-in carried nothing out. Returns the answer."""
+    before = executed_count()
+    status, _h, answer = call(client, GW12, path, bearer, body, None, *extra)
+    assert status in statuses, (status, answer)
+    assert executed(before) == []
+    return answer
+
+
 @pytest.mark.parametrize("path, raw", [
     ("/api/generate", '{"model":"tiny:1b","Model":"secret-model","prompt":"x","stream":false}'),
     ("/api/generate", '{"model":"tiny:1b","MODEL":"secret-model","prompt":"x","stream":false}'),
@@ -402,10 +411,8 @@ TINY_ONLY = {"models": ["tiny:*"]}
                   '"Model":"secret-model"}'),
 ])
 def test_h1_a_second_spelling_of_model_is_refused_and_nothing_runs(client, path, raw):
-    before = executed_count()
-    status, _h, body = call(client, GW12, path, token(subject="h1", **TINY_ONLY), raw)
-    assert status == 400 and ("spells the field" in body or "given twice" in body), body
-    assert executed(before) == []
+    body = refused_and_not_run(client, path, token(subject="h1", **TINY_ONLY), raw, (400,))
+    assert "spells the field" in body or "given twice" in body, body
     # The plain request with the same token works: the refusal is the spelling, not the token.
     assert call(client, GW12, "/api/generate", token(subject="h1-plain", **TINY_ONLY),
                 {"model": "secret-model", "prompt": "x", "stream": False})[0] == 403
@@ -436,18 +443,12 @@ def test_h1_audit_decoy_is_refused(client):
     ('{"model":"custom/x","from":"tiny:1b","ADAPTERS":{"a.gguf":"sha256:%s"}}' % ("0" * 64), "spells the field"),
 ])
 def test_h1_prompt_engineer_create_spellings(client, raw, why):
-    before = executed_count()
-    status, _h, body = call(client, GW12, "/api/create", token("prompt_engineer", "h1-create"), raw)
-    assert status == 400 and why in body, body
-    assert executed(before) == []
+    assert why in refused_and_not_run(client, "/api/create", token("prompt_engineer", "h1-create"), raw, (400,))
 
 
 def test_h1_admin_pull_registry_spelling(client):
-    before = executed_count()
     raw = '{"model":"tiny:1b","Model":"evil.example.com/x/y","stream":false}'
-    status, _h, body = call(client, GW12, "/api/pull", token("model_admin", "h1-pull"), raw)
-    assert status == 400, body
-    assert executed(before) == []
+    refused_and_not_run(client, "/api/pull", token("model_admin", "h1-pull"), raw, (400,))
 
 
 @pytest.mark.parametrize("path", [
@@ -455,11 +456,8 @@ def test_h1_admin_pull_registry_spelling(client):
     "/api/blobs/../experimental/web_fetch", "/v1/models/../x", "/api/blobs/..%2fgenerate",
 ])
 def test_h2_dot_segments_are_refused(client, path):
-    before = executed_count()
-    status, _h, body = call(client, GW12, path, token("model_admin", "h2"),
-                            {"model": "tiny:1b", "prompt": "x", "stream": False}, None, "--path-as-is")
-    assert status in (400, 404), (status, body)
-    assert executed(before) == []
+    refused_and_not_run(client, path, token("model_admin", "h2"), {"model": "tiny:1b", "prompt": "x", "stream": False},
+                        (400, 404), "--path-as-is")
     assert not any(record.get("endpoint") == "/api/blobs/*" and record.get("status") == 200
                    for record in audit_records('"subject":"h2"'))
 
@@ -483,10 +481,7 @@ def test_h2_a_real_blob_upload_still_works(client):
     ({"model": "custom/pirate", "from": "tiny:1b", "remote_host": "http://203.0.113.7:11434"}, "remote_host"),
 ])
 def test_create_cannot_overwrite_what_others_use(client, body, reason):
-    before = executed_count()
-    status, _h, answer = call(client, GW12, "/api/create", token("prompt_engineer", "pe"), body)
-    assert status == 403 and reason in answer, answer
-    assert executed(before) == []
+    assert reason in refused_and_not_run(client, "/api/create", token("prompt_engineer", "pe"), body, (403,))
 
 
 def test_create_into_the_targets_works(client):
