@@ -481,10 +481,15 @@ THINKING_PATHS = (("thinking",), ("message", "thinking"), ("choices", "*", "delt
 
 
 def _strings_at(chunk, paths):
+    if not isinstance(chunk, dict):
+        return ""
     parts = []
     for path in paths:
-        nodes = [chunk]
-        for step in path:
+        first = chunk.get(path[0])  # this runs for every streamed chunk: most paths end here
+        if first is None:
+            continue
+        nodes = [first]
+        for step in path[1:]:
             if step == "*":
                 nodes = [item for node in nodes if isinstance(node, list) for item in node]
             else:

@@ -14,6 +14,7 @@ beside this file. usage:
 """
 
 import asyncio
+import gc
 import hashlib
 import hmac
 import json
@@ -46,6 +47,8 @@ RESPONSE_HEADERS = ("Content-Type", "Cache-Control", "Content-Disposition")
 JSON_PARSE_LIMIT = 8 * 1024 * 1024
 # One answer for every token failure: the reason is in the log and the metrics only.
 UNAUTHORIZED = "invalid or missing bearer token"
+# A refused body is read (and dropped) up to this much before the 413; nginx sends at most its own limit.
+DISCARD_LIMIT = 64 * 1024 * 1024
 # Bodies up to this size are parsed on the event loop; larger ones in worker threads.
 INLINE_PARSE = 16 * 1024
 # systemd socket activation: the first passed descriptor.
@@ -452,14 +455,29 @@ class Gateway:
 
     async def read_body(self, request):
         if request.content_length is not None and request.content_length > self.settings.max_body:
+            await self.discard(request)
             raise gp.Denied(413, "too_large", "request body over %d bytes" % self.settings.max_body)
         chunks, size = [], 0
         async for chunk in request.content.iter_any():
             size += len(chunk)
             if size > self.settings.max_body:
+                chunks = None
+                await self.discard(request)
                 raise gp.Denied(413, "too_large", "request body over %d bytes" % self.settings.max_body)
             chunks.append(chunk)
         return b"".join(chunks)
+
+    @staticmethod
+    async def discard(request):
+        """Read what is left of a refused body and keep none of it (up to DISCARD_LIMIT), so
+        that nginx, still sending it, gets the 413 rather than a reset."""
+        left = DISCARD_LIMIT
+        while left > 0:
+            chunk = await request.content.readany()
+            if not chunk:
+                return
+            left -= len(chunk)
+        request.transport.close()  # more than nginx would send: not a proxied request
 
     async def audit_verify(self, body):
         text = (body or {}).get("text")
@@ -649,7 +667,7 @@ def api_site(runner, settings):
     if passed:
         return web.SockSite(runner, passed[0])
     if settings.socket:
-        return web.UnixSite(runner, settings.socket)
+        return web.UnixSite(runner, settings.socket, backlog=1024)
     return web.TCPSite(runner, settings.listen, settings.port, backlog=1024)
 
 
@@ -662,6 +680,11 @@ async def serve(settings):
     # the event loop within a millisecond, so a large body does not hold up other clients.
     sys.setswitchinterval(0.001)
     gateway, app, metrics_app = build_apps(settings)
+    # What start-up built lives as long as the service: out of the collector's sight, and
+    # collections far apart, so that no pause of tens of milliseconds holds up a stream.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50000, 20, 100)
     runners = []
     for application, site in ((app, api_site), (metrics_app, metrics_site)):
         # A client that goes away cancels its handler, which closes the
