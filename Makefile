@@ -18,7 +18,7 @@ export NO_COLOR := 1
 export COLUMNS := 160
 export PY_COLORS := 0
 
-.PHONY: help setup venv packages docker images collection test lint docs sanity unit build packaging molecule bench demo demo-down clean
+.PHONY: help setup venv packages docker images image-debian12 collection test lint docs sanity unit build packaging molecule bench demo demo-down clean
 
 help:
 	@echo "make demo       apply playbooks/site.yml to a throwaway host and show before/after"
@@ -53,9 +53,12 @@ packages:
 docker:
 	@tests/harness/ensure-docker.sh
 
-images: docker packages
-	@tests/harness/build-image.sh bookworm llmsec/debian12
+images: image-debian12 docker packages
 	@tests/harness/build-image.sh trixie llmsec/debian13
+
+# The demo's host is Debian 12: it needs this one image only.
+image-debian12: docker packages
+	@tests/harness/build-image.sh bookworm llmsec/debian12
 
 setup: venv collection images
 
@@ -94,7 +97,7 @@ bench: venv packages collection images
 	.build/bench-venv/bin/python tests/bench/gateway/bare_proxies.py
 	$(VENV)/bin/python tests/bench/fleet/run.py $(FLEET_ARGS)
 
-demo: setup
+demo: venv collection image-debian12
 	@tests/demo/demo.sh
 
 demo-down: docker
