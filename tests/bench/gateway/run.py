@@ -308,8 +308,8 @@ print(json.dumps(times))
 def attack_section(tmp, gateway_proc, token, seconds):
     print("\n3. resource attacks: 4 senders on the gateway's socket for %d s each, /healthz every 10 ms from another "
           "process" % seconds)
-    print("%-34s %8s %8s %8s %8s %10s %8s  %s" % ("attack", "healthz", "p50 ms", "p99 ms", "max ms", "peak MiB",
-                                                 "CPU s", "answers"))
+    columns = ("attack", "healthz", "p50 ms", "p99 ms", "max ms", "peak MiB", "CPU s", "answers")
+    print("%-34s %8s %8s %8s %8s %10s %8s  %s" % columns)
     for label, kinds in (("4 x 15 MB (2 declared, 2 chunked)", (0, 1, 0, 1)),
                          ("4 x 1.1 MB of 90 000 values", (2, 2, 2, 2))):
         with ProcWatch(gateway_proc.pid) as watch:
