@@ -148,6 +148,8 @@ def main(argv):
         folder = os.path.join(ROOT, "roles", role)
         with open(os.path.join(folder, "meta", "argument_specs.yml"), encoding="utf-8") as handle:
             options = yaml.safe_load(handle)["argument_specs"]["main"]["options"]
+        problems += ["roles/%s/meta/argument_specs.yml: %s has both required and a default (Ansible refuses that)"
+                     % (role, name) for name, option in options.items() if option.get("required") and "default" in option]
         tags = role_tags(folder)
         targets = {os.path.join(folder, "defaults", "main.yml"): lambda _text: render_defaults(options),
                    os.path.join(folder, "README.md"): lambda text, where=role: render_readme(text, options, tags, where)}
