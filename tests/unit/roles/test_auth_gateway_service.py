@@ -444,3 +444,21 @@ def test_behind_the_unix_socket_the_forwarded_address_is_trusted(env, tmp_path):
 
     assert asyncio.run(main()) == 401
     assert audit_lines(tmp)[-1]["client"] == "198.51.100.7"
+
+
+def test_a_body_that_does_not_arrive_gets_408(env):
+    tmp_path, config = env
+    config.update(body_timeout=0.3)
+
+    async def scenario(client, gateway, fake):
+        url = client._base_url  # pylint: disable=protected-access
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+        writer.write(("POST /api/generate HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\n"
+                      "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"model\":" % token()).encode())
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), 5)
+        writer.close()
+        return status
+
+    assert run(config, scenario).split()[1] == b"408"
+    assert audit_lines(tmp_path)[-1]["reason"] == "body_timeout"
