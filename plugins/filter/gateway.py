@@ -37,8 +37,7 @@ def gateway_config(settings):
         for pattern in settings.get("create_bases") or []:
             gp.validate_pattern(pattern, "auth_gateway_create_bases")
         gp.parse_create_targets(settings.get("create_targets") or {})
-        if not all(isinstance(host, str) and host for host in settings.get("create_remote_hosts") or []):
-            raise gp.PolicyError("auth_gateway_create_remote_hosts must be a list of host names")
+        gp.parse_create_remote_hosts(settings.get("create_remote_hosts") or [])
     except gp.PolicyError as exc:
         raise AnsibleFilterError(str(exc))
     config = dict(settings)

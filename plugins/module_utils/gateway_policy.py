@@ -350,6 +350,13 @@ def request_models(action, path, body):
     raise Denied(400, "bad_request", "the request names no model")
 
 
+def parse_create_remote_hosts(hosts):
+    """Check auth_gateway_create_remote_hosts: a list of host names."""
+    if not isinstance(hosts, list) or not all(isinstance(host, str) and host for host in hosts):
+        raise PolicyError("auth_gateway_create_remote_hosts must be a list of host names")
+    return list(hosts)
+
+
 def check_create_target(policy, claims, role, target, body):
     """Where a create may write: inside the role's targets (and the token's), never over a
     base model or into another role's targets; remote_host only where allowed."""
@@ -519,7 +526,7 @@ def response_done(chunk):
 
 
 EMBEDDING_PATHS = ("/api/embed", "/api/embeddings", "/v1/embeddings")
-_COMPLETION_LIMITS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+_COMPLETION_LIMITS = ("max_tokens", "max_output_tokens")
 
 
 def estimate_tokens(path, body, default_completion):
@@ -527,7 +534,7 @@ def estimate_tokens(path, body, default_completion):
 
     Prompt: a third of the UTF-8 bytes of every text sent (English runs at about four
     bytes a token, so this errs high), plus one. Completion: the limit the request sets
-    (options.num_predict, max_tokens, max_completion_tokens, max_output_tokens), else
+    (options.num_predict, max_tokens, max_output_tokens), else
     default_completion; none for embeddings.
     """
     prompt = 1 + sum(len(text.encode("utf-8")) for text in prompt_texts(body)) // 3

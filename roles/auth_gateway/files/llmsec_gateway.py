@@ -109,7 +109,7 @@ class Settings:
                 "pull_registries": list(config.get("pull_registries", [gp.DEFAULT_REGISTRY])),
                 "allow_insecure_pull": bool(config.get("allow_insecure_pull", False)),
                 "create_targets": gp.parse_create_targets(config.get("create_targets") or {}),
-                "create_remote_hosts": list(config.get("create_remote_hosts", [])),
+                "create_remote_hosts": gp.parse_create_remote_hosts(config.get("create_remote_hosts") or []),
                 "allow_cloud_models": bool(config.get("allow_cloud_models", False)),
             }
             self.upstream = config.get("upstream", "http://127.0.0.1:11434").rstrip("/")
@@ -308,7 +308,6 @@ class Gateway:
         self.gpu = asyncio.Semaphore(settings.max_concurrent)
         self.subject_slots = {}
         self.parser = ThreadPoolExecutor(settings.parsers, thread_name_prefix="parse")
-        self.parse_slots = asyncio.Semaphore(settings.parsers)
         self.token_cache = OrderedDict()
         self.session = None
 
@@ -446,10 +445,9 @@ class Gateway:
         try:
             if len(raw) <= INLINE_PARSE:
                 return oa.read_body(raw, struct)  # well under a millisecond
-            # Larger bodies are parsed in worker threads, a few at a time, so that
-            # one cannot hold the event loop that serves everybody else.
-            async with self.parse_slots:
-                return await asyncio.get_running_loop().run_in_executor(self.parser, oa.read_body, raw, struct)
+            # Larger bodies are parsed in the pool's few worker threads, so that one
+            # cannot hold the event loop that serves everybody else.
+            return await asyncio.get_running_loop().run_in_executor(self.parser, oa.read_body, raw, struct)
         except oa.Refused as refused:
             raise gp.Denied(refused.status, "bad_body" if refused.status == 400 else "too_large", str(refused))
 
