@@ -18,7 +18,7 @@ export NO_COLOR := 1
 export COLUMNS := 160
 export PY_COLORS := 0
 
-.PHONY: help setup venv packages docker images image-debian12 collection test lint docs sanity unit build packaging molecule bench demo demo-down clean
+.PHONY: help setup venv packages docker pkgcache images image-debian12 collection test lint docs sanity unit build packaging molecule bench demo demo-down clean
 
 help:
 	@echo "make demo       apply playbooks/site.yml to a throwaway host and show before/after"
@@ -32,8 +32,9 @@ help:
 	@echo "make packaging  install the tarball offline and check its docs, filters and EE definition"
 	@echo "make molecule SCENARIOS='ollama_bind'   run some scenarios only (all without SCENARIOS)"
 	@echo "make bench      benchmarks (BENCH_ARGS='--gib 8', FLEET_ARGS='--sizes 1,4', GATEWAY_ARGS='--streams 256')"
-	@echo "make setup      the venv, the collection link, Docker and the test images (the others do it as needed)"
+	@echo "make setup      the venv, the collection link, Docker, the package cache and the test images"
 	@echo "make clean      remove .build and what make demo left running"
+	@echo "make pkgcache   start the package cache the test hosts download through (apt-cacher-ng)"
 
 venv: $(STAMP)
 $(STAMP): requirements-dev.txt constraints-dev.txt
@@ -53,11 +54,15 @@ packages:
 docker:
 	@tests/harness/ensure-docker.sh
 
-images: image-debian12 docker packages
+# Test hosts download packages through it (apt-cacher-ng); the roles still install them.
+pkgcache: packages
+	@tests/harness/ensure-apt-cache.sh
+
+images: image-debian12 docker packages pkgcache
 	@tests/harness/build-image.sh trixie llmsec/debian13
 
 # The demo's host is Debian 12: it needs this one image only.
-image-debian12: docker packages
+image-debian12: docker packages pkgcache
 	@tests/harness/build-image.sh bookworm llmsec/debian12
 
 setup: venv collection images

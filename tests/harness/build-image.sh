@@ -13,9 +13,9 @@ mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 # What a test host needs: python3 for Ansible, systemd as PID 1, and the tools
 # our roles and testinfra call (ss, ps, curl). Nothing role-specific.
-packages=python3,python3-apt,systemd,systemd-sysv,dbus,iproute2,procps,ca-certificates,curl,sudo,gnupg,netcat-openbsd,locales-all
+packages=python3,python3-apt,systemd,systemd-sysv,dbus,iproute2,procps,ca-certificates,curl,sudo,gnupg,netcat-openbsd
 
-recipe_hash=$( { cat "$0"; echo "$suite $mirror $packages"; } | sha256sum | cut -c1-12)
+recipe_hash=$( { cat "$0" "$(dirname "$0")/apt-proxy-detect"; echo "$suite $mirror $packages"; } | sha256sum | cut -c1-12)
 if docker image inspect "$tag:$recipe_hash" >/dev/null 2>&1; then
   docker tag "$tag:$recipe_hash" "$tag:latest"
   echo "build-image: $tag:$recipe_hash is up to date"
@@ -47,6 +47,10 @@ chroot "$root" systemctl mask \
   systemd-remount-fs.service systemd-firstboot.service >/dev/null 2>&1
 printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
   >"$root/etc/apt/apt.conf.d/90llmsec-norecommends"
+# Packages come through the test machine's cache when it answers (ensure-apt-cache.sh).
+install -m 0755 "$(dirname "$0")/apt-proxy-detect" "$root/usr/local/bin/llmsec-apt-proxy-detect"
+printf 'Acquire::http::Proxy-Auto-Detect "/usr/local/bin/llmsec-apt-proxy-detect";\n' \
+  >"$root/etc/apt/apt.conf.d/01llmsec-package-cache"
 rm -f "$root/etc/machine-id" && touch "$root/etc/machine-id"
 echo "$tag" >"$root/etc/hostname"
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
