@@ -9,10 +9,10 @@ PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 REQS_HASH := $(shell cat requirements-dev.txt constraints-dev.txt | sha256sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(REQS_HASH)
-COLLECTION_LINK := .build/collections/ansible_collections/llmsec/hardening
+COLLECTION_LINK := .collections/ansible_collections/llmsec/hardening
 
 export PATH := $(VENV)/bin:$(PATH)
-export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.build/collections
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export ANSIBLE_FORCE_COLOR := false
 export NO_COLOR := 1
 export COLUMNS := 160
@@ -43,7 +43,8 @@ $(STAMP): requirements-dev.txt constraints-dev.txt
 	@$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints-dev.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
-# The repo root is the collection; Ansible finds it as llmsec.hardening here.
+# The repo root is the collection; Ansible finds it as llmsec.hardening through this
+# link (committed, and named in ansible.cfg; recreated if a checkout lost it).
 collection: $(COLLECTION_LINK)
 $(COLLECTION_LINK):
 	@mkdir -p $(dir $@) && ln -sfn ../../../.. $@

@@ -10,9 +10,10 @@ trap 'rm -rf "$work"' EXIT
 dest=$work/ansible_collections/llmsec/hardening
 mkdir -p "$dest"
 if git rev-parse --git-dir >/dev/null 2>&1; then
-  git ls-files -co --exclude-standard -z | xargs -0 cp --parents -P -t "$dest"/
+  # Not .collections: the link to the repo root that ansible.cfg names (ansible-test has its own tree).
+  git ls-files -co --exclude-standard -z | grep -zv '^\.collections/' | xargs -0 cp --parents -P -t "$dest"/
 else
-  rsync -a --exclude .venv --exclude .build ./ "$dest"/
+  rsync -a --exclude .venv --exclude .build --exclude .collections ./ "$dest"/
 fi
 # ansible-test --venv bootstraps pip into its virtualenvs with a get-pip.py
 # downloaded from a host that is not reachable here; give it a stand-in that

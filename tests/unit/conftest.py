@@ -1,6 +1,6 @@
 """Make llmsec.hardening importable as ansible_collections.llmsec.hardening.
 
-The repo root is the collection. `make` links it under .build/collections;
+The repo root is the collection, linked under .collections (see ansible.cfg);
 ansible-test does the same with its own copy. Here we install Ansible's
 collection finder over that path, as ansible-test units does.
 """
@@ -9,7 +9,7 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LINK_BASE = os.path.join(ROOT, ".build", "collections")
+LINK_BASE = os.path.join(ROOT, ".collections")
 LINK = os.path.join(LINK_BASE, "ansible_collections", "llmsec", "hardening")
 
 
@@ -27,3 +27,7 @@ def _install_finder():
 if "ansible_collections.llmsec.hardening" not in sys.modules and not ROOT.endswith(
         os.path.join("ansible_collections", "llmsec", "hardening")):
     _install_finder()
+
+
+# Test helpers shared with the Molecule scenarios (their verifier gets the same path).
+sys.path.insert(0, os.path.join(ROOT, "molecule", "shared"))
