@@ -1,7 +1,10 @@
 """Helpers shared by the scenarios' testinfra tests.
 
-Each tests/test_*.py puts molecule/shared on sys.path and imports this file.
-Molecule hands the tests its inventory in MOLECULE_INVENTORY_FILE.
+The shared Molecule configuration (.config/molecule/config.yml) puts
+molecule/shared on the verifier's PYTHONPATH. Molecule hands the tests its
+inventory in MOLECULE_INVENTORY_FILE, the scenario's name in
+MOLECULE_SCENARIO_NAME and its scratch directory (keys and CAs that prepare
+made) in MOLECULE_EPHEMERAL_DIRECTORY.
 """
 
 import json
@@ -10,7 +13,16 @@ import shlex
 import subprocess
 import time
 
+import jwt
 import testinfra
+
+EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
+# Where prepare (molecule/shared/tasks/gateway_secrets.yml) left the token issuer's keys.
+JWT_DIR = os.path.join(EPHEMERAL, "jwt")
+ISS, AUD = "https://auth.llmsec.test", "llmsec-gateway"
+# Each gateway host's CA certificate, copied to clients under PKI/<host>/ca.crt.
+PKI = "/opt/pki"
+SIGNING_KEYS = {"ed-2026": ("ed.key", "EdDSA"), "es-2026": ("es.key", "ES256"), "hs-legacy": ("hs.secret", "HS256")}
 
 
 def inventory_host(host_name):
@@ -33,8 +45,10 @@ def unit_status(host, unit):
 APPLY_ROLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apply_role.yml")
 
 
-def run_role(host, role, extra_vars, args=()):
-    """Apply a role to this host only, with extra vars (and ansible-playbook args such as --check); never raises."""
+def run_role(host, extra_vars, args=(), role=None):
+    """Apply a role (by default the scenario's namesake) to this host only, with extra vars (and
+    ansible-playbook args such as --check); never raises."""
+    role = role or "llmsec.hardening." + os.environ["MOLECULE_SCENARIO_NAME"]
     extra_vars = dict(extra_vars, role_under_test=role)
     return subprocess.run(
         ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", name(host),
@@ -87,3 +101,43 @@ def assert_streamed(result):
     assert len(times) >= 6, times
     assert times[-1] - times[0] >= 1.0, times
     assert sum(1 for a, b in zip(times, times[1:]) if b - a >= 0.15) >= 4, times
+
+
+def read_secret(name):
+    """A file prepare wrote into the scenario's jwt directory (signing keys, the audit HMAC key)."""
+    with open(os.path.join(JWT_DIR, name), "rb") as handle:
+        return handle.read()
+
+
+def token(role="inference_consumer", subject="alice", kid="ed-2026", key=None, alg=None, ttl=600, **changes):
+    """A token from the test issuer; claims set to None are left out, other keyword arguments override claims."""
+    now = int(time.time())
+    claims = {"iss": ISS, "sub": subject, "aud": AUD, "iat": now, "nbf": now, "exp": now + ttl,
+              "jti": "%s-%d" % (subject, now), "role": role}
+    claims.update(changes)
+    claims = {claim: value for claim, value in claims.items() if value is not None}
+    if key is None:
+        path, alg = SIGNING_KEYS[kid]
+        key = read_secret(path).strip() if alg == "HS256" else read_secret(path)
+    return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid} if kid else None)
+
+
+def install_ca_certificates(client, servers):
+    """Put each server's CA certificate on a client container, at PKI/<server>/ca.crt."""
+    for server in servers:
+        subprocess.run(["docker", "exec", client, "mkdir", "-p", "%s/%s" % (PKI, server)], check=True)
+        subprocess.run(["docker", "cp", os.path.join(EPHEMERAL, "pki", server, "ca.crt"),
+                        "%s:%s/%s/ca.crt" % (client, PKI, server)], check=True)
+
+
+def call(client, server, path, bearer=None, body=None, method=None, *extra):
+    """(status, headers, body) of one HTTPS request from a client to a server's front door, checked against
+    the server's CA; body is sent as JSON (a str as it is)."""
+    args = list(extra)
+    if bearer:
+        args += ["-H", "Authorization: Bearer " + bearer]
+    if body is not None:
+        args += ["-H", "Content-Type: application/json", "-d", body if isinstance(body, str) else json.dumps(body)]
+    if method:
+        args += ["-X", method]
+    return https(client, "https://%s%s" % (server, path), "%s/%s/ca.crt" % (PKI, server), *args)

@@ -20,26 +20,6 @@ def duration_seconds(value):
     return int(match.group(1)) * UNITS[match.group(2)]
 
 
-def dashboard_queries(dashboard):
-    """Every PromQL expression of a Grafana dashboard (panels, rows' panels, templating)."""
-    exprs = []
-
-    def panels(items):
-        for panel in items or []:
-            for target in panel.get("targets") or []:
-                if target.get("expr"):
-                    exprs.append(target["expr"])
-            panels(panel.get("panels"))
-    panels(dashboard.get("panels"))
-    for variable in (dashboard.get("templating") or {}).get("list") or []:
-        query = variable.get("query")
-        if isinstance(query, dict):
-            query = query.get("query")
-        if variable.get("type") == "query" and query:
-            exprs.append(re.sub(r"^label_values\((.*?)(,[^,()]*)?\)$", r"\1", query))
-    return exprs
-
-
 class FilterModule(object):
     def filters(self):
-        return {"duration_seconds": duration_seconds, "dashboard_queries": dashboard_queries}
+        return {"duration_seconds": duration_seconds}

@@ -45,11 +45,10 @@ trap '[ "${LLMSEC_DEMO_KEEP:-0}" = 1 ] || down' EXIT
 down
 echo "demo: starting a throwaway host ($HOST) and a probe ($PROBE) on network $NET"
 docker network create "$NET" >/dev/null
-docker run -d --name "$HOST" --hostname "$HOST" --network "$NET" \
-  --cgroupns host --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add SYS_PTRACE --cap-add DAC_READ_SEARCH \
-  --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
-  --tmpfs /run --tmpfs /run/lock --tmpfs /tmp -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
-  --stop-signal SIGRTMIN+3 "$IMAGE" /lib/systemd/systemd >/dev/null
+# The systemd test host the scenarios use (molecule/shared/systemd_host.yml); the
+# local_ai scan reads other users' /proc entries (SYS_PTRACE, DAC_READ_SEARCH).
+mapfile -t host_args < <(python3 tests/harness/systemd_host.py SYS_PTRACE DAC_READ_SEARCH)
+docker run -d --name "$HOST" --hostname "$HOST" --network "$NET" "${host_args[@]}" >/dev/null
 docker run -d --name "$PROBE" --network "$NET" "$IMAGE" sleep infinity >/dev/null
 for _ in $(seq 1 30); do
   state=$(docker exec "$HOST" systemctl is-system-running 2>/dev/null || true)

@@ -8,46 +8,22 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 import time
 
-import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-from scenario_helpers import (assert_refused, assert_streamed, copy_stream_probe, https, inventory_host,  # noqa: E402
-                              probe, run_role, wait_for)
+from scenario_helpers import (AUD, ISS, JWT_DIR, PKI, assert_refused, assert_streamed, call, copy_stream_probe,
+                              install_ca_certificates, inventory_host, probe, run_role, token, wait_for)
+from scenario_helpers import read_secret as read
 
 GW12, GW13, CLIENT = "llmsec-gw12", "llmsec-gw13", "llmsec-gw-client"
-ROLE = "llmsec.hardening.auth_gateway"
-ISS, AUD = "https://auth.llmsec.test", "llmsec-gateway"
-EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
-JWT_DIR = os.path.join(EPHEMERAL, "jwt")
-PKI = "/opt/pki"
 PROMPT = "Summarise the merger plan codenamed LAVENDER-HARBOUR-7731"
 GENERATE = {"model": "tiny:1b", "prompt": "Why is the sky blue?"}
 AUDIT_LOG = "/var/log/llmsec-gateway/audit.log"
 SOCKET = "/run/llmsec-gateway/api.sock"
 EXECUTED = "/usr/share/ollama/executed.jsonl"  # what the stand-in carried out, read as Ollama reads requests
 RUN = str(int(time.time()))  # the limits are per subject and outlive a verify run
-
-
-def read(name):
-    with open(os.path.join(JWT_DIR, name), "rb") as handle:
-        return handle.read()
-
-
-def token(role="inference_consumer", subject="alice", kid="ed-2026", key=None, alg=None, ttl=600, **changes):
-    now = int(time.time())
-    claims = {"iss": ISS, "sub": subject, "aud": AUD, "iat": now, "nbf": now, "exp": now + ttl,
-              "jti": "t%d" % now, "role": role}
-    claims.update(changes)
-    claims = {name: value for name, value in claims.items() if value is not None}
-    if key is None:
-        key, alg = {"ed-2026": (read("ed.key"), "EdDSA"), "es-2026": (read("es.key"), "ES256"),
-                    "hs-legacy": (read("hs.secret").strip(), "HS256")}[kid]
-    return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid} if kid else None)
 
 
 def b64(data):
@@ -73,24 +49,10 @@ def alg_none():
 
 @pytest.fixture(scope="module")
 def client():
-    for server in (GW12, GW13):
-        subprocess.run(["docker", "exec", CLIENT, "mkdir", "-p", "%s/%s" % (PKI, server)], check=True)
-        subprocess.run(["docker", "cp", os.path.join(EPHEMERAL, "pki", server, "ca.crt"),
-                        "%s:%s/%s/ca.crt" % (CLIENT, PKI, server)], check=True)
+    install_ca_certificates(CLIENT, (GW12, GW13))
     copy_stream_probe(CLIENT)
     copy_stream_probe(CLIENT, "burst_probe.py")
     return inventory_host(CLIENT)
-
-
-def call(client, server, path, bearer=None, body=None, method=None, *extra):
-    args = list(extra)
-    if bearer:
-        args += ["-H", "Authorization: Bearer " + bearer]
-    if body is not None:
-        args += ["-H", "Content-Type: application/json", "-d", body if isinstance(body, str) else json.dumps(body)]
-    if method:
-        args += ["-X", method]
-    return https(client, "https://%s%s" % (server, path), "%s/%s/ca.crt" % (PKI, server), *args)
 
 
 def metrics(server):
@@ -366,7 +328,7 @@ def test_jwt_token_module_mints_a_working_hidden_token(client, tmp_path):
 def test_bad_input_is_refused_before_the_host_changes(extra, message):
     host = inventory_host(GW13)
     before = host.check_output("sha256sum /etc/llmsec/gateway/config.json /etc/systemd/system/llmsec-gateway.service")
-    assert_refused(run_role(host, ROLE, extra), message)
+    assert_refused(run_role(host, extra), message)
     after = host.check_output("sha256sum /etc/llmsec/gateway/config.json /etc/systemd/system/llmsec-gateway.service")
     assert before == after
     assert host.service("llmsec-gateway").is_running

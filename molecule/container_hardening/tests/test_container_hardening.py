@@ -2,16 +2,13 @@
 
 import json
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-from scenario_helpers import assert_refused, inventory_host, run_role, wait_for  # noqa: E402
+from scenario_helpers import assert_refused, inventory_host, run_role, wait_for
 
 HOST = "llmsec-container-host"
 CLIENT = "llmsec-container-client"
-ROLE = "llmsec.hardening.container_hardening"
 PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "syscall_probe.py")
 ESCAPES = ["mount", "unshare", "ptrace", "bpf", "keyctl", "io_uring_setup", "setns"]
 
@@ -30,7 +27,7 @@ def apply(host, args=(), **extra):
     extra.setdefault("container_hardening_image", image_ref(host))
     extra.setdefault("container_hardening_memory", "1g")
     extra.setdefault("container_hardening_nofile", 16384)  # as converge.yml
-    return run_role(host, ROLE, extra, args)
+    return run_role(host, extra, args)
 
 
 @pytest.fixture(scope="module")

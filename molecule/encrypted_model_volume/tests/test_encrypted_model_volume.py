@@ -2,14 +2,11 @@
 
 import os
 import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-from scenario_helpers import assert_refused, inventory_host, run_role  # noqa: E402
+from scenario_helpers import assert_refused, inventory_host, run_role
 
 VM = "llmsec-luks-vm"
-ROLE = "llmsec.hardening.encrypted_model_volume"
 TARGET = "/dev/disk/by-id/virtio-llmsec-disk1"
 PRECIOUS = "/dev/disk/by-id/virtio-llmsec-disk2"
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
@@ -68,8 +65,8 @@ def test_boot_configuration(host):
 
 def test_disk_with_data_refused_even_with_allow_format(host):
     """disk2 holds ext4 with a model file: the role must refuse, and the file must be intact."""
-    result = run_role(host, ROLE, {"encrypted_model_volume_device": PRECIOUS, "encrypted_model_volume_name": "other",
-                                   "encrypted_model_volume_mount": "/other", "encrypted_model_volume_allow_format": True})
+    result = run_role(host, {"encrypted_model_volume_device": PRECIOUS, "encrypted_model_volume_name": "other",
+                             "encrypted_model_volume_mount": "/other", "encrypted_model_volume_allow_format": True})
     assert_refused(result, "Refusing to format %s" % PRECIOUS)
     assert "TYPE=ext4" in result.stdout + result.stderr
     assert host.run("cryptsetup isLuks %s" % PRECIOUS).rc != 0
@@ -85,24 +82,24 @@ def test_unknown_data_without_signature_refused(host):
     """Random bytes with no signature (an overwritten header, a raw dump) are data too."""
     host.check_output("truncate -s 16M /var/tmp/raw.img && head -c 4096 /dev/urandom | dd of=/var/tmp/raw.img conv=notrunc status=none")
     before = host.check_output("sha256sum /var/tmp/raw.img")
-    result = run_role(host, ROLE, {"encrypted_model_volume_device": "", "encrypted_model_volume_container_file": "/var/tmp/raw.img",
-                                   "encrypted_model_volume_name": "raw", "encrypted_model_volume_mount": "/raw"})
+    result = run_role(host, {"encrypted_model_volume_device": "", "encrypted_model_volume_container_file": "/var/tmp/raw.img",
+                             "encrypted_model_volume_name": "raw", "encrypted_model_volume_mount": "/raw"})
     assert_refused(result, "data in its first MiB with no known signature")
     assert host.check_output("sha256sum /var/tmp/raw.img") == before
 
 
 def test_empty_disk_needs_allow_format(host):
     host.check_output("truncate -s 32M /var/tmp/empty.img")
-    result = run_role(host, ROLE, {"encrypted_model_volume_device": "", "encrypted_model_volume_container_file": "/var/tmp/empty.img",
-                                   "encrypted_model_volume_allow_format": False, "encrypted_model_volume_name": "empty",
-                                   "encrypted_model_volume_mount": "/empty"})
+    result = run_role(host, {"encrypted_model_volume_device": "", "encrypted_model_volume_container_file": "/var/tmp/empty.img",
+                             "encrypted_model_volume_allow_format": False, "encrypted_model_volume_name": "empty",
+                             "encrypted_model_volume_mount": "/empty"})
     assert_refused(result, "Set encrypted_model_volume_allow_format: true")
     assert host.run("cryptsetup isLuks /var/tmp/empty.img").rc != 0
 
 
 def test_wrong_key_refused_and_volume_untouched(host):
     before = header(host)
-    result = run_role(host, ROLE, {"encrypted_model_volume_keyfile_content": "not-the-key"})
+    result = run_role(host, {"encrypted_model_volume_keyfile_content": "not-the-key"})
     assert_refused(result, "does not open %s" % TARGET)
     assert header(host) == before
     assert "is active" in host.check_output("cryptsetup status llmsec-models")
@@ -111,11 +108,11 @@ def test_wrong_key_refused_and_volume_untouched(host):
 
 
 def test_maintenance_then_read_only_again(host):
-    result = run_role(host, ROLE, {"encrypted_model_volume_maintenance": True})
+    result = run_role(host, {"encrypted_model_volume_maintenance": True})
     assert result.returncode == 0, result.stdout[-3000:]
     assert mount_options(host)[0] == "rw"
     host.check_output("head -c 65536 /dev/urandom > /models/new-model.gguf && chown ollama: /models/new-model.gguf")
-    result = run_role(host, ROLE, {})
+    result = run_role(host, {})
     assert result.returncode == 0, result.stdout[-3000:]
     assert mount_options(host)[0] == "ro"
     assert host.run("runuser -u ollama -- cat /models/new-model.gguf > /dev/null").rc == 0
@@ -125,13 +122,13 @@ def test_container_file_mode(host):
     extra = {"encrypted_model_volume_device": "", "encrypted_model_volume_container_file": "/var/lib/llmsec-models.luks",
              "encrypted_model_volume_container_size": "48M", "encrypted_model_volume_name": "llmsec-models-file",
              "encrypted_model_volume_mount": "/models-file"}
-    result = run_role(host, ROLE, extra)
+    result = run_role(host, extra)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "is active" in host.check_output("cryptsetup status llmsec-models-file")
     assert "loop" in host.check_output("cryptsetup status llmsec-models-file")
     assert mount_options(host, "/models-file")[0] == "ro"
     assert "llmsec-models-file /var/lib/llmsec-models.luks" in host.file("/etc/crypttab").content_string
-    again = run_role(host, ROLE, extra)
+    again = run_role(host, extra)
     assert "changed=0" in again.stdout, again.stdout[-3000:]
 
 
@@ -139,13 +136,13 @@ def test_key_rotation_never_loses_a_working_key(host):
     """The README's rotation: add the new key to a slot, then make it the main key; both open the volume."""
     old = "molecule-test-key-not-a-secret-0123456789abcdef"  # molecule.yml
     new = "rotated-key-for-the-test-fedcba9876543210"
-    result = run_role(host, ROLE, {"encrypted_model_volume_extra_keys": [new]})
+    result = run_role(host, {"encrypted_model_volume_extra_keys": [new]})
     assert result.returncode == 0, result.stdout[-3000:]
     assert host.check_output("cryptsetup luksDump %s | grep -c '^  [0-9]: luks2'" % TARGET) == "2"
-    again = run_role(host, ROLE, {"encrypted_model_volume_extra_keys": [new]})
+    again = run_role(host, {"encrypted_model_volume_extra_keys": [new]})
     assert "changed=0" in again.stdout, again.stdout[-3000:]  # the slot is not added twice
-    result = run_role(host, ROLE, {"encrypted_model_volume_keyfile_content": new,
-                                   "encrypted_model_volume_extra_keys": [old]})
+    result = run_role(host, {"encrypted_model_volume_keyfile_content": new,
+                             "encrypted_model_volume_extra_keys": [old]})
     assert result.returncode == 0, result.stdout[-3000:]
     assert host.file("/etc/llmsec/keys/llmsec-models.key").content_string == new
     for key in (old, new):

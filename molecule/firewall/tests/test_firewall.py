@@ -1,13 +1,10 @@
 """Attack the firewall from a second container, for the ufw and the nftables backend."""
 
-import os
 import subprocess
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-from scenario_helpers import assert_refused, inventory_host, name, run_role as apply_role, wait_for  # noqa: E402
+from scenario_helpers import assert_refused, inventory_host, name, run_role, wait_for
 
 HOSTS = ["llmsec-fw-ufw", "llmsec-fw-nft"]
 CLIENT = "llmsec-fw-client"
@@ -46,10 +43,6 @@ def reachable(client, host_name, port):
 
 def exposure(client, host_name):
     return dict((port, reachable(client, host_name, port)) for port in EXPECTED)
-
-
-def run_role(host, extra_vars):
-    return apply_role(host, "llmsec.hardening.firewall", extra_vars)
 
 
 def ruleset(host):

@@ -6,52 +6,25 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 
-import jwt
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-from scenario_helpers import (  # noqa: E402
-    assert_streamed, copy_stream_probe, https, inventory_host, probe, unit_status)
+from scenario_helpers import (EPHEMERAL, PKI, assert_streamed, call, copy_stream_probe, install_ca_certificates,
+                              inventory_host, probe, token, unit_status)
 
 NATIVE, CONTAINER, OPEN, ATTACKER = "llmsec-fs-native", "llmsec-fs-container", "llmsec-fs-open", "llmsec-fs-attacker"
 HARDENED = [NATIVE, CONTAINER]
-EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
-PKI = "/opt/pki"
-ISS, AUD = "https://auth.llmsec.test", "llmsec-gateway"
 AUDIT_LOG = "/var/log/llmsec-gateway/audit.log"
 STORE = {NATIVE: "/usr/share/ollama/.ollama/models", CONTAINER: "/srv/ollama/models"}
 
 
-def token(role="inference_consumer", subject="alice", ttl=600):
-    now = int(time.time())
-    with open(os.path.join(EPHEMERAL, "jwt", "ed.key"), "rb") as handle:
-        key = handle.read()
-    claims = {"iss": ISS, "aud": AUD, "sub": subject, "role": role, "iat": now, "nbf": now, "exp": now + ttl,
-              "jti": "fs-%s-%d" % (subject, now)}
-    return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": "ed-2026"})
-
-
 @pytest.fixture(scope="module")
 def attacker():
-    for server in HARDENED:
-        subprocess.run(["docker", "exec", ATTACKER, "mkdir", "-p", "%s/%s" % (PKI, server)], check=True)
-        subprocess.run(["docker", "cp", os.path.join(EPHEMERAL, "pki", server, "ca.crt"),
-                        "%s:%s/%s/ca.crt" % (ATTACKER, PKI, server)], check=True)
+    install_ca_certificates(ATTACKER, HARDENED)
     copy_stream_probe(ATTACKER)
     return inventory_host(ATTACKER)
-
-
-def call(attacker, server, path, bearer=None, body=None):
-    args = []
-    if bearer:
-        args += ["-H", "Authorization: Bearer " + bearer]
-    if body is not None:
-        args += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
-    return https(attacker, "https://%s%s" % (server, path), "%s/%s/ca.crt" % (PKI, server), *args)
 
 
 def open_ports(attacker, server):

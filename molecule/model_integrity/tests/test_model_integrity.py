@@ -2,20 +2,14 @@
 
 import json
 import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-from scenario_helpers import assert_refused, run_role as apply_role  # noqa: E402
+from scenario_helpers import assert_refused, run_role
 
 STORE = "/usr/share/ollama/.ollama/models"
 MANIFESTS = STORE + "/manifests/registry.ollama.ai/library"
 TEXTFILE = "/var/lib/prometheus/node-exporter/llmsec_model_integrity.prom"
 
 testinfra_hosts = ["ansible://llmsec-model-integrity"]
-
-
-def run_role(host, extra_vars):
-    return apply_role(host, "llmsec.hardening.model_integrity", extra_vars)
 
 
 def model_blob(host, model, tag):

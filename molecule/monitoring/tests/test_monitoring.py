@@ -2,19 +2,15 @@
 
 import json
 import os
-import importlib.util
 import subprocess
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-from scenario_helpers import assert_refused, inventory_host, run_role, wait_for  # noqa: E402
+from grafana_queries import dashboard_queries
+from scenario_helpers import EPHEMERAL, assert_refused, inventory_host, run_role, wait_for
 
 HARDENED, EXPOSED, PROBE = "llmsec-mon-hardened", "llmsec-mon-exposed", "llmsec-mon-probe"
-ROLE = "llmsec.hardening.monitoring"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
 
 
 def api(host, path):
@@ -137,12 +133,8 @@ def test_audit_playbook_reports_the_exposed_host_only(tmp_path):
 
 
 def test_dashboard_queries_parse_with_promtool():
-    spec = importlib.util.spec_from_file_location("monitoring_filters",
-                                                  os.path.join(ROOT, "plugins", "filter", "monitoring.py"))
-    filters = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(filters)
     with open(os.path.join(EPHEMERAL, "grafana", "llmsec-local-ai.json")) as handle:
-        queries = filters.dashboard_queries(json.load(handle))
+        queries = dashboard_queries(json.load(handle))
     rules = {"groups": [{"name": "dashboard", "rules": [
         {"record": "dashboard:q%d" % index, "expr": query.replace("$instance", ".*")}
         for index, query in enumerate(queries)]}]}
@@ -159,5 +151,5 @@ def test_dashboard_queries_parse_with_promtool():
 def test_bad_input_is_refused_before_the_host_changes(extra, message):
     host = inventory_host(HARDENED)
     before = host.check_output("sha256sum /etc/prometheus/prometheus.yml /etc/default/prometheus")
-    assert_refused(run_role(host, ROLE, extra), message)
+    assert_refused(run_role(host, extra), message)
     assert host.check_output("sha256sum /etc/prometheus/prometheus.yml /etc/default/prometheus") == before

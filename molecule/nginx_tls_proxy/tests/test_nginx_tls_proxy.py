@@ -4,7 +4,6 @@ import datetime
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 from cryptography import x509
@@ -12,15 +11,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-from scenario_helpers import (assert_refused, assert_streamed, copy_stream_probe, https, inventory_host,  # noqa: E402
+from scenario_helpers import (assert_refused, assert_streamed, copy_stream_probe, https, inventory_host,
                               probe, run_role)
 
 BASIC = "llmsec-nginx-basic"    # Debian 12, basic auth, Mozilla intermediate
 MTLS = "llmsec-nginx-mtls"      # Debian 13, client certificates, Mozilla modern
 ACME = "llmsec-nginx-acme"      # Debian 12, certificate from Pebble through certbot
 CLIENT = "llmsec-nginx-client"
-ROLE = "llmsec.hardening.nginx_tls_proxy"
 CONF = "/etc/nginx/conf.d/llmsec-ollama.conf"
 ALICE = "alice:alice-test-password"     # inference only
 BOB = "bob:bob-test-password"           # admin
@@ -232,7 +229,7 @@ def test_mtls_streams_chunk_by_chunk(client):
 def test_removed_client_is_revoked(client):
     """Take app1 off the list: its certificate, still within its validity, stops working; ops keeps working."""
     host = inventory_host(MTLS)
-    result = run_role(host, ROLE, {"nginx_tls_proxy_mtls_clients": [{"name": "ops", "admin": True}]})
+    result = run_role(host, {"nginx_tls_proxy_mtls_clients": [{"name": "ops", "admin": True}]})
     assert result.returncode == 0, result.stdout[-3000:]
     assert curl(client, MTLS, "/api/version", *client_cert("app1"))[0] in (0, 400)
     assert curl(client, MTLS, "/api/version", *client_cert("ops"))[0] == 200
@@ -306,7 +303,7 @@ def pem_pair(days_valid=30, days_offset=0, common_name=BASIC):
 def refused_without_change(extra_vars, message):
     host = inventory_host(BASIC)
     before = host.file(CONF).sha256sum, host.check_output("ls /etc/llmsec/nginx")
-    assert_refused(run_role(host, ROLE, extra_vars), message)
+    assert_refused(run_role(host, extra_vars), message)
     assert (host.file(CONF).sha256sum, host.check_output("ls /etc/llmsec/nginx")) == before
     assert host.service("nginx").is_running
 

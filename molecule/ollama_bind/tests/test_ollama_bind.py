@@ -1,13 +1,10 @@
 """Verify ollama_bind from the outside, as an attacker and as an operator would."""
 
-import os
 import shlex
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-from scenario_helpers import assert_refused, inventory_host, name, run_role as apply_role  # noqa: E402
+from scenario_helpers import assert_refused, inventory_host, name, run_role
 
 HOSTS = ["llmsec-ollama-bind-host", "llmsec-ollama-bind-trixie"]  # Debian 12 and 13
 CLIENT = "llmsec-ollama-bind-client"
@@ -39,10 +36,6 @@ def curl_status(host, url, header=None):
     if header:
         return host.check_output(cmd + "-H %s %s", header, url)
     return host.check_output(cmd + "%s", url)
-
-
-def run_role(host, extra_vars):
-    return apply_role(host, "llmsec.hardening.ollama_bind", extra_vars)
 
 
 def state(host):

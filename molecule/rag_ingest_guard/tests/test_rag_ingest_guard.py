@@ -4,16 +4,13 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import time
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-from scenario_helpers import assert_refused, inventory_host, run_role, wait_for  # noqa: E402
+from scenario_helpers import assert_refused, inventory_host, run_role, wait_for
 
 HOST = "llmsec-rag"
-ROLE = "llmsec.hardening.rag_ingest_guard"
 BASE = "/var/lib/llmsec/rag"
 RUN = str(int(time.time()))
 MALICIOUS = ("# Vendor onboarding\n\nWelcome aboard.\n\n"
@@ -100,10 +97,10 @@ def test_the_module_reports_on_the_host(host):
 
 def test_bad_rules_are_refused_before_the_host_changes(host):
     before = host.check_output("sha256sum /etc/llmsec/rag-rules.yml /etc/llmsec/rag-inbox.json")
-    result = run_role(host, ROLE, {"rag_ingest_guard_rules": [{"id": "x", "severity": "high", "pattern": "("}]})
+    result = run_role(host, {"rag_ingest_guard_rules": [{"id": "x", "severity": "high", "pattern": "("}]})
     assert_refused(result, "bad pattern")
     assert host.check_output("sha256sum /etc/llmsec/rag-rules.yml /etc/llmsec/rag-inbox.json") == before
-    assert_refused(run_role(host, ROLE, {"rag_ingest_guard_ingester_users": ["nobody-here"]}),
+    assert_refused(run_role(host, {"rag_ingest_guard_ingester_users": ["nobody-here"]}),
                    "rag_ingest_guard_ingester_users")
 
 
@@ -141,5 +138,5 @@ def test_tenant_tokens_reach_their_collection_only():
 ])
 def test_bad_qdrant_input_is_refused(host, extra, message):
     before = host.check_output("sha256sum /etc/qdrant/llmsec.yaml")
-    assert_refused(run_role(host, ROLE, extra), message)
+    assert_refused(run_role(host, extra), message)
     assert host.check_output("sha256sum /etc/qdrant/llmsec.yaml") == before

@@ -1,13 +1,10 @@
 """Verify service_sandbox the way an attacker who got code running in the server would meet it."""
 
 import json
-import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-from scenario_helpers import assert_refused, inventory_host, run_role as apply_role, unit_status  # noqa: E402
+from scenario_helpers import assert_refused, inventory_host, run_role, unit_status
 
 HOSTS = ["llmsec-service-sandbox", "llmsec-service-sandbox-trixie"]  # Debian 12 and 13
 DROPIN = "/etc/systemd/system/ollama.service.d/60-llmsec-sandbox.conf"
@@ -22,10 +19,6 @@ testinfra_hosts = ["ansible://" + name for name in HOSTS]
 def debian12():
     """For checks that the controller makes before it touches any host: one host is enough."""
     return inventory_host(HOSTS[0])
-
-
-def run_role(host, extra_vars, args=()):
-    return apply_role(host, "llmsec.hardening.service_sandbox", extra_vars, args)
 
 
 def main_pid(host, unit):

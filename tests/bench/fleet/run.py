@@ -28,6 +28,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 WORK = os.path.join(ROOT, ".build", "bench-fleet")
+sys.path.insert(0, os.path.join(ROOT, "tests", "harness"))
+import systemd_host  # noqa: E402  the systemd test host of molecule/shared/systemd_host.yml
+
 IMAGE = "llmsec/debian12:latest"
 NETWORK = "llmsec-bench-fleet"
 PREFIX = "llmsec-bench-"
@@ -56,12 +59,8 @@ def up(count):
     sh("docker", "network", "create", NETWORK, stdout=subprocess.DEVNULL)
     names = ["%s%02d" % (PREFIX, index) for index in range(1, count + 1)]
     for name in names:
-        sh("docker", "run", "-d", "--name", name, "--hostname", name, "--network", NETWORK, "--cgroupns", "host",
-           "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--cap-add", "SYS_PTRACE",
-           "--cap-add", "DAC_READ_SEARCH", "--security-opt", "seccomp=unconfined",
-           "--security-opt", "apparmor=unconfined", "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
-           "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--stop-signal", "SIGRTMIN+3", IMAGE, "/lib/systemd/systemd",
-           stdout=subprocess.DEVNULL)
+        sh("docker", "run", "-d", "--name", name, "--hostname", name, "--network", NETWORK,
+           *systemd_host.docker_run_args(["SYS_PTRACE", "DAC_READ_SEARCH"], IMAGE), stdout=subprocess.DEVNULL)
     for name in names:
         for _attempt in range(60):
             state = subprocess.run(["docker", "exec", name, "systemctl", "is-system-running"], capture_output=True,

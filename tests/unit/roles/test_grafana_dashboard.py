@@ -11,7 +11,9 @@ import os
 
 import jsonschema
 
-from ansible_collections.llmsec.hardening.plugins.filter.monitoring import dashboard_queries, duration_seconds
+from grafana_queries import dashboard_queries
+
+from ansible_collections.llmsec.hardening.plugins.filter.monitoring import duration_seconds
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DASHBOARD = os.path.join(ROOT, "roles", "monitoring", "files", "grafana", "llmsec-local-ai.json")
