@@ -28,54 +28,6 @@ _ORIGIN_SCHEMES = ("http", "https", "app", "file", "tauri", "vscode-webview", "v
                    "chrome-extension", "moz-extension")
 
 
-def _split_host_port(hostport):
-    """Go's net.SplitHostPort. Raises ValueError where Go returns an error."""
-    if hostport.startswith("["):
-        end = hostport.find("]")
-        if end < 0 or not hostport[end + 1:].startswith(":"):
-            raise ValueError("missing port in address")
-        return hostport[1:end], hostport[end + 2:]
-    if hostport.count(":") != 1:
-        raise ValueError("missing port in address" if ":" not in hostport else "too many colons")
-    host, port = hostport.split(":")
-    return host, port
-
-
-def parse_ollama_host(value):
-    """Read an OLLAMA_HOST value the way Ollama's envconfig.Host() does.
-
-    Returns a dict: scheme, host, port (int), and ``port_valid`` (False where
-    Ollama would silently fall back to its default port, which we treat as an
-    error). An empty value means Ollama's default, 127.0.0.1:11434.
-    """
-    default_port = str(DEFAULT_PORT)
-    value = (value or "").strip().strip("\"'").strip()
-    scheme, sep, hostport = value.partition("://")
-    if not sep:
-        scheme, hostport = "http", value
-    elif scheme == "http":
-        default_port = "80"
-    elif scheme == "https":
-        default_port = "443"
-    hostport = hostport.split("/", 1)[0]
-    try:
-        host, port = _split_host_port(hostport)
-    except ValueError:
-        host, port = "127.0.0.1", default_port
-        try:
-            host = str(ipaddress.ip_address(hostport.strip("[]")))
-        except ValueError:
-            if hostport:
-                host = hostport
-    port_valid = port.isdigit() and 0 <= int(port) <= 65535
-    return {
-        "scheme": scheme,
-        "host": host,
-        "port": int(port) if port_valid else int(default_port),
-        "port_valid": port_valid,
-    }
-
-
 def classify_address(address):
     """Say what kind of listen address this is.
 

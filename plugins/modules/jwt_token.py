@@ -22,6 +22,16 @@ description:
   - With O(profile=qdrant) it mints a Qdrant JWT RBAC token instead - C(exp), C(sub) and an C(access) list that
     names the collection C(rag_<tenant>) only (O(tenant), O(access)), signed with HS256 by Qdrant's
     C(service.api_key) (O(secret)); no C(aud), which Qdrant's parser does not expect.
+requirements:
+  - "PyJWT >= 2.8 and cryptography, on the host that runs it (the controller when delegated; see meta/ee-requirements.txt)"
+seealso:
+  - module: llmsec.hardening.local_ai_facts
+  - plugin: llmsec.hardening.gateway_config
+    plugin_type: filter
+  - plugin: llmsec.hardening.gateway_credentials
+    plugin_type: filter
+  - plugin: llmsec.hardening.qdrant_collection
+    plugin_type: filter
 author:
   - llmsec.hardening contributors (@llmsec)
 extends_documentation_fragment:

@@ -25,6 +25,11 @@ description:
     publishing an AI port off loopback), and with O(lock) C(unapproved_model_loaded) (an Ollama blob open
     that the approved-model lock does not list).
   - Changes nothing. Run it as root to see other users' processes.
+seealso:
+  - module: llmsec.hardening.model_checksum
+  - module: llmsec.hardening.systemd_sandbox
+  - plugin: llmsec.hardening.posture_report
+    plugin_type: filter
 author:
   - llmsec.hardening contributors (@llmsec)
 extends_documentation_fragment:

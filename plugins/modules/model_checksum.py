@@ -19,6 +19,10 @@ description:
   - A digest must match C(^sha256[:-][0-9a-f]{64}$) before it becomes a path (CVE-2024-37032). Symlinks are
     never followed, nothing outside the store is opened, and only regular files are read.
   - Files are hashed in parallel, each read once, with constant memory.
+seealso:
+  - module: llmsec.hardening.local_ai_facts
+  - plugin: llmsec.hardening.posture_report
+    plugin_type: filter
 author:
   - llmsec.hardening contributors (@llmsec)
 extends_documentation_fragment:

@@ -28,6 +28,12 @@ description:
     and flagged sentences removed) and leaves the originals; V(quarantine) moves flagged documents to
     O(quarantine_dir) (mode 0700) with their bytes unchanged. Nothing is deleted, and no file is overwritten
     (a numbered name is used instead).
+seealso:
+  - module: llmsec.hardening.jwt_token
+  - plugin: llmsec.hardening.qdrant_config
+    plugin_type: filter
+  - plugin: llmsec.hardening.qdrant_collection
+    plugin_type: filter
 author:
   - llmsec.hardening contributors (@llmsec)
 extends_documentation_fragment:

@@ -24,6 +24,8 @@ description:
     collection ships (libseccomp 2.5.4). Unknown names fail the task and are listed.
   - Returns the profile as a dict, for C(security_opts) of community.docker.docker_container, which takes
     the profile's JSON content rather than a path, and optionally writes it to O(dest).
+seealso:
+  - module: llmsec.hardening.systemd_sandbox
 author:
   - llmsec.hardening contributors (@llmsec)
 extends_documentation_fragment:

@@ -21,6 +21,12 @@ description:
     with O(conflicts=report) they are returned and the drop-in is written anyway.
   - Does not reload systemd or restart the service; do that in a handler and then check
     C(systemctl show -p Environment).
+seealso:
+  - module: llmsec.hardening.systemd_sandbox
+  - plugin: llmsec.hardening.systemd_environ
+    plugin_type: filter
+  - plugin: llmsec.hardening.ollama_host
+    plugin_type: filter
 author:
   - llmsec.hardening contributors (@llmsec)
 extends_documentation_fragment:

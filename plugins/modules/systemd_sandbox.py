@@ -26,6 +26,13 @@ description:
   - Drop-ins applied after the managed one that set the same directives would weaken it; they are
     conflicts, reported or refused (O(conflicts)).
   - Does not reload systemd or restart the service.
+seealso:
+  - module: llmsec.hardening.seccomp_profile
+  - module: llmsec.hardening.systemd_environment
+  - plugin: llmsec.hardening.systemd_exposure
+    plugin_type: filter
+  - plugin: llmsec.hardening.proc_status
+    plugin_type: filter
 author:
   - llmsec.hardening contributors (@llmsec)
 extends_documentation_fragment:

@@ -18,6 +18,11 @@ description:
   - Deny and reject rules are inserted first, so that an older allow rule cannot shadow them.
   - Rules are expected in the form that the C(llmsec.hardening.firewall_rules) filter returns.
   - Works whether ufw is enabled or not; it does not enable ufw.
+seealso:
+  - plugin: llmsec.hardening.firewall_rules
+    plugin_type: filter
+  - plugin: llmsec.hardening.firewall_lockout_errors
+    plugin_type: filter
 author:
   - llmsec.hardening contributors (@llmsec)
 extends_documentation_fragment:

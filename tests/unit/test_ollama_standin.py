@@ -1,7 +1,8 @@
 """The stand-in must read OLLAMA_HOST and OLLAMA_ORIGINS like Ollama does.
 
 It is a separate program (it runs on test hosts with only the standard
-library), so its parser is checked against the collection's, case by case.
+library), so its parsers are checked against Ollama's envconfig, case by case,
+and against the origins the collection knows Ollama allows.
 """
 
 import importlib.machinery
@@ -24,13 +25,26 @@ def standin():
     return module
 
 
-@pytest.mark.parametrize("value", [
-    "", "0.0.0.0", "0.0.0.0:8080", "127.0.0.1:11434", "http://10.0.0.5", "https://x.example.com",
-    "https://x.example.com:8443/p", "[::1]:11434", "::1", "[::]", ":11434", '"0.0.0.0"', " localhost ",
+# What Ollama's envconfig.Host() makes of each OLLAMA_HOST value.
+@pytest.mark.parametrize("value, expected", [
+    ("", ("http", "127.0.0.1", 11434)),
+    ("0.0.0.0", ("http", "0.0.0.0", 11434)),
+    ("0.0.0.0:8080", ("http", "0.0.0.0", 8080)),
+    ("127.0.0.1:11434", ("http", "127.0.0.1", 11434)),
+    ("http://10.0.0.5", ("http", "10.0.0.5", 80)),
+    ("https://ollama.example.com", ("https", "ollama.example.com", 443)),
+    ("https://ollama.example.com:8443/path", ("https", "ollama.example.com", 8443)),
+    ("[::1]:11434", ("http", "::1", 11434)),
+    ("::1", ("http", "::1", 11434)),
+    ("[::]", ("http", "::", 11434)),
+    (":11434", ("http", "", 11434)),  # empty host: Go listens on every address
+    ('"0.0.0.0"', ("http", "0.0.0.0", 11434)),
+    ("  localhost  ", ("http", "localhost", 11434)),
+    ("127.0.0.1:99999", ("http", "127.0.0.1", 11434)),  # a bad port: Ollama falls back to its default
+    ("127.0.0.1:http", ("http", "127.0.0.1", 11434)),
 ])
-def test_host_parsing_agrees(standin, value):
-    expected = ollama_env.parse_ollama_host(value)
-    assert standin.parse_host(value) == (expected["scheme"], expected["host"], expected["port"])
+def test_host_parsing_matches_envconfig(standin, value, expected):
+    assert standin.parse_host(value) == expected
 
 
 def test_builtin_origins_agree(standin, monkeypatch):

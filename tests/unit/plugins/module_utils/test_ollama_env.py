@@ -3,34 +3,6 @@ import pytest
 from ansible_collections.llmsec.hardening.plugins.module_utils import ollama_env
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("", ("http", "127.0.0.1", 11434)),
-    ("0.0.0.0", ("http", "0.0.0.0", 11434)),
-    ("0.0.0.0:8080", ("http", "0.0.0.0", 8080)),
-    ("127.0.0.1:11434", ("http", "127.0.0.1", 11434)),
-    ("http://10.0.0.5", ("http", "10.0.0.5", 80)),
-    ("https://ollama.example.com", ("https", "ollama.example.com", 443)),
-    ("https://ollama.example.com:8443/path", ("https", "ollama.example.com", 8443)),
-    ("[::1]:11434", ("http", "::1", 11434)),
-    ("::1", ("http", "::1", 11434)),
-    ("[::]", ("http", "::", 11434)),
-    (":11434", ("http", "", 11434)),  # empty host: Go listens on every address
-    ('"0.0.0.0"', ("http", "0.0.0.0", 11434)),
-    ("  localhost  ", ("http", "localhost", 11434)),
-])
-def test_parse_ollama_host_matches_envconfig(value, expected):
-    parsed = ollama_env.parse_ollama_host(value)
-    assert (parsed["scheme"], parsed["host"], parsed["port"]) == expected
-    assert parsed["port_valid"]
-
-
-@pytest.mark.parametrize("value", ["127.0.0.1:99999", "127.0.0.1:http", "127.0.0.1:-1"])
-def test_parse_ollama_host_flags_bad_port(value):
-    parsed = ollama_env.parse_ollama_host(value)
-    assert not parsed["port_valid"]
-    assert parsed["port"] == 11434  # what Ollama would silently fall back to
-
-
 @pytest.mark.parametrize("address, kind, ip", [
     ("127.0.0.1", "loopback", "127.0.0.1"),
     ("127.0.0.53", "loopback", "127.0.0.53"),
