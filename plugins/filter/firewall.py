@@ -14,6 +14,11 @@ def firewall_rules(config):
     return firewall.build_rules(config)
 
 
+def firewall_plan(settings, listeners=None, ssh_connection="", docker_unit="", default_ssh_port=22):
+    """The firewall role's whole plan: rules, errors, lockout errors, SSH ports, whether to filter Docker."""
+    return firewall.plan(settings, listeners or [], ssh_connection or "", docker_unit or "", default_ssh_port)
+
+
 def firewall_lockout_errors(rules, ssh_ports, client_address=None):
     """Reasons why these rules would cut the SSH connection in use; empty when safe."""
     return firewall.ssh_lockout_errors(rules, ssh_ports, client_address or None)
@@ -22,6 +27,7 @@ def firewall_lockout_errors(rules, ssh_ports, client_address=None):
 class FilterModule(object):
     def filters(self):
         return {
+            "firewall_plan": firewall_plan,
             "firewall_rules": firewall_rules,
             "firewall_lockout_errors": firewall_lockout_errors,
         }

@@ -28,7 +28,12 @@ def proc_status(value):
     return systemd_sandbox.parse_proc_status(value)
 
 
+def service_sandbox_errors(settings):
+    """The service_sandbox role's checks, the module's own code: one message per broken rule."""
+    return systemd_sandbox.settings_errors(settings)
+
+
 class FilterModule(object):
     def filters(self):
         return {"systemd_environ": systemd_environ, "systemd_exposure": systemd_exposure,
-                "proc_status": proc_status}
+                "proc_status": proc_status, "service_sandbox_errors": service_sandbox_errors}

@@ -223,6 +223,64 @@ def ssh_lockout_errors(rules, ssh_ports, client_address=None):
     return errors
 
 
+def sshd_ports(listeners):
+    """The TCP ports sshd listens on, from `ss -Hltnp` lines, in order."""
+    ports = []
+    for line in listeners or []:
+        fields = line.split()
+        if '"sshd' not in line or len(fields) < 4:
+            continue
+        port = fields[3].rsplit(":", 1)[-1]
+        if port.isdigit() and int(port) not in ports:
+            ports.append(int(port))
+    return ports
+
+
+def plan(settings, listeners=(), ssh_connection="", docker_unit="", default_ssh_port=22):
+    """The whole plan of the firewall role, from its settings and what it read on the host.
+
+    ``settings``: the role's variables without the firewall_ prefix (backend, ssh_port, ssh_sources,
+    ssh_rate_limit, allowed_ports, docker_allowed_ports, docker_filter, ollama_port, ollama_deny, ipv6,
+    logging). ``listeners``: `ss -Hltnp` lines; ``ssh_connection``: the play's SSH_CONNECTION ("client_ip
+    client_port server_ip server_port", empty when not over SSH); ``docker_unit``: docker.service's
+    LoadState. Returns build_rules' rules, docker_rules and errors, plus backend, docker (whether to
+    filter Docker's published ports), ssh_ports (the ports the rules keep open) and lockout_errors: why
+    the rules would cut the connection in use or any port sshd listens on.
+    """
+    errors = []
+    docker_filter = str(settings.get("docker_filter", "auto")).lower()
+    if docker_filter not in ("auto", "true", "false"):
+        errors.append("firewall_docker_filter must be auto, true or false, got %s" % settings.get("docker_filter"))
+    try:
+        ssh_port = int(settings.get("ssh_port") or 0)
+    except (TypeError, ValueError):
+        ssh_port = -1
+    if not 0 <= ssh_port <= 65535:
+        errors.append("firewall_ssh_port must be 0 (auto) or a port from 1 to 65535, got %s"
+                      % settings.get("ssh_port"))
+    connection = (ssh_connection or "").split()
+    connection = connection if len(connection) == 4 and connection[3].isdigit() else []
+    listening = sshd_ports(listeners)
+    if ssh_port > 0:
+        ssh_ports = [ssh_port]
+    elif connection:
+        ssh_ports = [int(connection[3])]
+    else:
+        ssh_ports = listening or [int(default_ssh_port)]
+    config = dict((key, settings.get(key)) for key in (
+        "backend", "ssh_sources", "allowed_ports", "docker_allowed_ports", "ollama_port", "logging"))
+    config.update(ssh_ports=ssh_ports if not errors else [], ssh_rate_limit=settings.get("ssh_rate_limit", True),
+                  ollama_deny=settings.get("ollama_deny", True), ipv6=settings.get("ipv6", True))
+    result = build_rules(config)
+    result["errors"] = errors + result["errors"]
+    in_use = [int(connection[3])] if connection else []
+    lockout = ssh_lockout_errors(result["rules"], in_use, connection[0] if connection else None)
+    lockout += ssh_lockout_errors(result["rules"], [port for port in listening if port not in in_use])
+    result.update(backend=config["backend"], ssh_ports=ssh_ports, lockout_errors=lockout,
+                  docker=docker_unit == "loaded" if docker_filter == "auto" else docker_filter == "true")
+    return result
+
+
 def ufw_command(rule):
     """The ufw arguments that add this rule (without the leading 'ufw')."""
     args = [rule["action"]]

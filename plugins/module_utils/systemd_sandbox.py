@@ -126,19 +126,58 @@ def _word(value):
     return str(value)
 
 
-def directives(writable_paths, devices, capabilities=(), address_families=None, overrides=None,
-               home_protected=False):
-    """The sandbox as an ordered list of (directive, value) pairs."""
-    if address_families is None:
-        address_families = ["AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"]
+def check_capabilities(capabilities):
+    if not isinstance(capabilities, (list, tuple)):
+        raise SandboxError("capabilities must be a list of capability names, got %r" % (capabilities,))
     for cap in capabilities:
         if not isinstance(cap, str) or not _CAP_RE.match(cap):
             raise SandboxError("capabilities: %r is not a capability name such as CAP_NET_BIND_SERVICE" % (cap,))
+
+
+def check_address_families(address_families):
     if not address_families:
         raise SandboxError("address_families must not be empty: the server needs AF_INET or AF_UNIX to answer")
     for family in address_families:
         if not isinstance(family, str) or not _FAMILY_RE.match(family):
             raise SandboxError("address_families: %r is not an address family such as AF_INET" % (family,))
+
+
+def settings_errors(settings, prefix="service_sandbox_"):
+    """The service_sandbox role's checks on the controller: the functions the module runs again on the host,
+    one message per broken rule, each naming its variable (prefix + the setting's name)."""
+    errors = []
+
+    def run(check, *args):
+        try:
+            check(*args)
+        except SandboxError as exc:
+            errors.append(prefix + str(exc))
+
+    paths = settings.get("writable_paths", "auto")
+    if paths != "auto":
+        run(check_paths, paths, "writable_paths")
+    devices = settings.get("devices", "auto")
+    if devices not in ("auto", "none"):
+        run(check_devices, devices)
+    run(check_overrides, settings.get("overrides") or {})
+    run(check_capabilities, settings.get("capabilities") or [])
+    run(check_address_families, settings.get("address_families"))
+    exposure = settings.get("max_exposure")
+    if isinstance(exposure, bool) or not re.match(r"^[0-9]+(\.[0-9]+)?$", str(exposure)) or float(exposure) > 10:
+        errors.append("%smax_exposure must be a number from 0.0 to 10.0, got %r" % (prefix, exposure))
+    timeout = settings.get("start_timeout")
+    if isinstance(timeout, bool) or not re.match(r"^[0-9]+$", str(timeout)) or int(timeout) < 1:
+        errors.append("%sstart_timeout must be at least 1 second, got %r" % (prefix, timeout))
+    return errors
+
+
+def directives(writable_paths, devices, capabilities=(), address_families=None, overrides=None,
+               home_protected=False):
+    """The sandbox as an ordered list of (directive, value) pairs."""
+    if address_families is None:
+        address_families = ["AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"]
+    check_capabilities(capabilities)
+    check_address_families(address_families)
     pairs = [
         ("NoNewPrivileges", "yes"),
         ("CapabilityBoundingSet", ""),

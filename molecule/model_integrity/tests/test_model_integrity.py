@@ -99,4 +99,4 @@ def test_bad_input_is_refused(host):
     assert_refused(run_role(host, {"model_integrity_policy": "nuke"}), "model_integrity_policy")
     assert_refused(run_role(host, {"model_integrity_files": [{"path": "m.gguf", "sha256": "0" * 64}]}),
                    "model_integrity_files[0] needs an absolute path")
-    assert_refused(run_role(host, {"model_integrity_store": "models"}), "must be absolute paths")
+    assert_refused(run_role(host, {"model_integrity_store": "models"}), "model_integrity_store must be empty or an absolute path")

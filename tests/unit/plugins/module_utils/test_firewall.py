@@ -141,3 +141,56 @@ def test_plan_ufw_removes_duplicate_managed_rules():
     existing = fw.parse_ufw_added("ufw deny 1/tcp comment 'llmsec:a:1'\nufw deny 1/tcp comment 'llmsec:a:1'\n")
     plan = fw.plan_ufw(existing, [{"id": "llmsec:a:1"}], False)
     assert len(plan["delete"]) == 1 and plan["add"] == []
+
+
+# --- the role's whole plan ---------------------------------------------------------------
+
+SETTINGS = {"backend": "ufw", "ssh_port": 0, "ssh_sources": ["any"], "ssh_rate_limit": True,
+            "allowed_ports": [{"port": 443, "proto": "tcp", "name": "https"}], "docker_allowed_ports": [],
+            "docker_filter": "auto", "ollama_port": 11434, "ollama_deny": True, "ipv6": True, "logging": "low"}
+SS = ['LISTEN 0 128 0.0.0.0:2222 0.0.0.0:* users:(("sshd",pid=1,fd=3))',
+      'LISTEN 0 128 [::]:2222 [::]:* users:(("sshd",pid=1,fd=4))',
+      'LISTEN 0 4096 127.0.0.1:11434 0.0.0.0:* users:(("ollama",pid=9,fd=3))']
+
+
+def test_sshd_ports_from_ss():
+    assert fw.sshd_ports(SS) == [2222]
+    assert fw.sshd_ports([]) == []
+
+
+@pytest.mark.parametrize("ssh_port, connection, listeners, expected", [
+    (0, "192.0.2.10 50000 192.0.2.1 22", SS, [22]),  # the connection in use wins over sshd's ports
+    (0, "", SS, [2222]),  # not over SSH: every port sshd listens on
+    (0, "", [], [22]),  # nothing known: the inventory's port
+    (2200, "192.0.2.10 50000 192.0.2.1 22", SS, [2200]),  # set by the user
+])
+def test_plan_keeps_the_ssh_port_in_use(ssh_port, connection, listeners, expected):
+    result = fw.plan(dict(SETTINGS, ssh_port=ssh_port), listeners, connection)
+    assert result["ssh_ports"] == expected
+
+
+def test_plan_guards_the_connection_and_every_sshd_port():
+    # Connected on 22 while sshd also listens on 2222, SSH sources limited to another network.
+    result = fw.plan(dict(SETTINGS, ssh_sources=["10.0.0.0/8"]), SS, "192.0.2.10 50000 192.0.2.1 22")
+    assert result["errors"] == []
+    assert any("port 22 from 192.0.2.10" in error for error in result["lockout_errors"])
+    assert any("port 2222 " in error for error in result["lockout_errors"])
+    assert fw.plan(SETTINGS, SS, "192.0.2.10 50000 192.0.2.1 2222")["lockout_errors"] == []
+
+
+@pytest.mark.parametrize("docker_filter, unit, expected", [
+    ("auto", "loaded", True), ("auto", "not-found", False), ("auto", "", False),
+    (True, "not-found", True), ("false", "loaded", False), ("True", "", True)])
+def test_plan_filters_docker_when_it_is_there_or_asked(docker_filter, unit, expected):
+    assert fw.plan(dict(SETTINGS, docker_filter=docker_filter), SS, "", unit)["docker"] is expected
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"docker_filter": "sometimes"}, "firewall_docker_filter must be auto, true or false, got sometimes"),
+    ({"ssh_port": 70000}, "firewall_ssh_port must be 0 (auto) or a port from 1 to 65535, got 70000"),
+    ({"ssh_port": "ssh"}, "firewall_ssh_port must be 0 (auto)"),
+    ({"backend": "iptables"}, "firewall_backend must be one of ufw, nftables"),
+])
+def test_plan_errors_name_their_variable(change, message):
+    errors = fw.plan(dict(SETTINGS, **change), SS, "")["errors"]
+    assert len(errors) == 1 and errors[0].startswith(message), errors

@@ -152,3 +152,33 @@ def test_parse_exposure_and_status():
     status = sb.parse_proc_status(STATUS)
     assert status == {"no_new_privs": True, "seccomp": 2, "cap_eff": 0, "cap_bnd": 0x400, "uid": 999}
     assert sb.parse_proc_status("")["no_new_privs"] is False
+
+
+# --- the role's checks on the controller: the module's own functions --------------------------
+
+ROLE_DEFAULTS = {"writable_paths": "auto", "devices": "auto", "overrides": {}, "capabilities": [],
+                 "address_families": ["AF_UNIX", "AF_INET"], "max_exposure": 2.5, "start_timeout": 90}
+
+
+def test_role_defaults_pass():
+    assert sb.settings_errors(ROLE_DEFAULTS) == []
+    assert sb.settings_errors(dict(ROLE_DEFAULTS, devices="none", writable_paths=["/srv/ai"],
+                                   capabilities=["CAP_NET_BIND_SERVICE"], max_exposure="10")) == []
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"writable_paths": ["relative/path"]}, "service_sandbox_writable_paths: 'relative/path' is not an absolute"),
+    ({"writable_paths": ["/"]}, "service_sandbox_writable_paths: '/' cannot be used"),
+    ({"writable_paths": "/srv"}, "service_sandbox_writable_paths must be a list"),
+    ({"devices": "gpu"}, "service_sandbox_devices must be 'auto', 'none' or a list"),
+    ({"devices": ["char-nvidiactl rwx"]}, "service_sandbox_devices: 'char-nvidiactl rwx' is not a DeviceAllow="),
+    ({"overrides": {"no such": 1}}, "service_sandbox_overrides: 'no such' is not a systemd directive name"),
+    ({"capabilities": ["SYS_ADMIN"]}, "service_sandbox_capabilities: 'SYS_ADMIN' is not a capability name"),
+    ({"address_families": []}, "service_sandbox_address_families must not be empty"),
+    ({"max_exposure": 11}, "service_sandbox_max_exposure must be a number from 0.0 to 10.0"),
+    ({"max_exposure": "high"}, "service_sandbox_max_exposure must be a number"),
+    ({"start_timeout": 0}, "service_sandbox_start_timeout must be at least 1 second"),
+])
+def test_each_broken_rule_names_its_variable(change, message):
+    errors = sb.settings_errors(dict(ROLE_DEFAULTS, **change))
+    assert len(errors) == 1 and errors[0].startswith(message), errors
