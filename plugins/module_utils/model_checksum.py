@@ -29,6 +29,11 @@ import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+try:
+    from ansible_collections.llmsec.hardening.plugins.module_utils.atomic_file import write_atomic
+except ImportError:  # installed beside the model_integrity timer's entry point
+    from atomic_file import write_atomic
+
 DIGEST_RE = re.compile(r"^sha256[:-]([0-9a-f]{64})$")
 PLAIN_SHA256_RE = re.compile(r"^(?:sha256[:-])?([0-9a-fA-F]{64})$")
 DEFAULT_REGISTRY = "registry.ollama.ai"
@@ -145,13 +150,8 @@ class Cache(object):
     def save(self):
         if not self.path or not self.dirty:
             return
-        directory = os.path.dirname(self.path) or "."
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        tmp = "%s.%d.tmp" % (self.path, os.getpid())
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"version": CACHE_VERSION, "entries": self.entries}, handle)
-        os.replace(tmp, self.path)
+        os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
+        write_atomic(self.path, json.dumps({"version": CACHE_VERSION, "entries": self.entries}), 0o600)
 
 
 def _size_or_zero(path):
@@ -495,16 +495,6 @@ def render_metrics(result, now=None):
               "# TYPE llmsec_model_integrity_last_run_timestamp_seconds gauge",
               "llmsec_model_integrity_last_run_timestamp_seconds %.3f" % (time.time() if now is None else now)]
     return "\n".join(lines) + "\n"
-
-
-def write_atomic(path, content, mode=0o644):
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(content)
-    os.replace(tmp, path)
 
 
 def run_check(config, apply=True):

@@ -66,7 +66,7 @@ def test_traversal_digest_is_invalid_and_nothing_outside_is_read(host):
                   % evil)
     try:
         traced = host.run("strace -f -qq -e trace=open,openat -o /tmp/opens.trace "
-                          "/usr/local/sbin/llmsec-model-verify /etc/llmsec/model-integrity.json")
+                          "/usr/local/lib/llmsec/llmsec-model-verify /etc/llmsec/model-integrity.json")
         assert traced.rc == 1
         report = json.loads(traced.stdout.strip().splitlines()[-1])
         assert report["summary"]["invalid"] == 1

@@ -1,7 +1,8 @@
 """module_utils files that roles copy to hosts run there with the standard library alone.
 
-The list is read from the roles themselves (every plugins/module_utils/<name>.py a role
-names), so a role that starts copying another file is covered without editing this test.
+The list is read from the roles themselves (every host_library_module_utils a role passes to
+llmsec.hardening.host_library), so a role that starts copying another file is covered
+without editing this test.
 """
 
 import glob
@@ -14,12 +15,23 @@ import sys
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
-COPIED = sorted({name for path in glob.glob(os.path.join(ROOT, "roles", "*", "*", "*.yml"))
-                 for name in re.findall(r"plugins/module_utils/(\w+)\.py", open(path, encoding="utf-8").read())})
+COPIED = sorted({name.strip() for path in glob.glob(os.path.join(ROOT, "roles", "*", "*", "*.yml"))
+                 for names in re.findall(r"host_library_module_utils: \[([\w, ]+)\]",
+                                         open(path, encoding="utf-8").read())
+                 for name in names.split(",")})
 
 
 def test_the_roles_copy_some():
-    assert {"gateway_policy", "ollama_api", "ratelimit", "model_checksum", "local_ai", "rag_scan"} <= set(COPIED)
+    assert {"gateway_policy", "ollama_api", "ratelimit", "model_checksum", "local_ai", "rag_scan", "rag_rules",
+            "atomic_file"} <= set(COPIED)
+
+
+def test_only_host_library_copies_collection_code():
+    """One way to put collection code on a host: no role copies plugins/ files itself."""
+    for path in glob.glob(os.path.join(ROOT, "roles", "*", "*", "*.yml")):
+        if "/host_library/" not in path:
+            with open(path, encoding="utf-8") as handle:
+                assert "plugins/module_utils/" not in handle.read(), path
 
 
 @pytest.mark.parametrize("name", COPIED)
