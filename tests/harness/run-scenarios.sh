@@ -26,8 +26,9 @@ fi
 run_one() {
   local name=$1 start rc elapsed
   start=$(date +%s)
-  molecule test -s "$name" >".build/logs/molecule-$name.log" 2>&1
-  rc=$?
+  molecule test -s "$name" 2>&1 | python3 tests/harness/phase_clock.py "$name" ".build/logs/molecule-$name.log" \
+    .build/logs/molecule-phases
+  rc=${PIPESTATUS[0]}
   elapsed=$(( $(date +%s) - start ))
   echo "$name $rc $elapsed" >>.build/logs/molecule-results
   if [ $rc -eq 0 ]; then
@@ -37,7 +38,7 @@ run_one() {
   fi
 }
 export -f run_one
-rm -f "$logs/molecule-results"
+rm -f "$logs/molecule-results" "$logs/molecule-phases"
 printf '%s\n' "${scenarios[@]}" | xargs -P "$jobs" -I{} bash -c 'run_one "$@"' _ {}
 
 failed=$(awk '$2 != 0 {print $1}' "$logs/molecule-results")

@@ -35,5 +35,20 @@ for i in "${!names[@]}"; do
   printf '  %-14s %s  %5ss\n' "${names[$i]}" "$status" "${times[$i]}"
 done
 [ -f .build/logs/molecule-results ] && awk '{printf "  molecule/%-20s %s  %5ss\n", $1, ($2==0?"PASS":"FAIL"), $3}' .build/logs/molecule-results
+# Where each scenario's time goes, phase by phase (seconds): the next regression shows here.
+if [ -f .build/logs/molecule-phases ]; then
+  echo
+  awk -v phases="create prepare check converge idempotence verify destroy" '
+    { t[$1 "," $2] = $3; seen[$1] = 1 }
+    END {
+      n = split(phases, p, " ")
+      printf "  %-24s", "scenario (s)"; for (i = 1; i <= n; i++) printf " %11s", p[i]; printf "\n"
+      for (s in seen) {
+        printf "  %-24s", s
+        for (i = 1; i <= n; i++) printf " %11s", ((s "," p[i]) in t ? t[s "," p[i]] : "-")
+        printf "\n"
+      }
+    }' .build/logs/molecule-phases | { IFS= read -r header; echo "$header"; sort; }
+fi
 echo "make test: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
