@@ -138,6 +138,15 @@ def roles(names):
     return names or sorted(name for name in os.listdir(base) if os.path.isdir(os.path.join(base, name, "meta")))
 
 
+def shared_descriptions(role, options):
+    """Each variable says what it is: two that share a description have drifted (or will)."""
+    seen = {}
+    for name, option in options.items():
+        seen.setdefault(str(option.get("description")), []).append(name)
+    return ["roles/%s/meta/argument_specs.yml: %s share one description; give each its own" % (role, ", ".join(names))
+            for names in seen.values() if len(names) > 1]
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true")
@@ -150,6 +159,7 @@ def main(argv):
             options = yaml.safe_load(handle)["argument_specs"]["main"]["options"]
         problems += ["roles/%s/meta/argument_specs.yml: %s has both required and a default (Ansible refuses that)"
                      % (role, name) for name, option in options.items() if option.get("required") and "default" in option]
+        problems += shared_descriptions(role, options)
         tags = role_tags(folder)
         targets = {os.path.join(folder, "defaults", "main.yml"): lambda _text: render_defaults(options),
                    os.path.join(folder, "README.md"): lambda text, where=role: render_readme(text, options, tags, where)}
