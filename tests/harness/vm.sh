@@ -7,6 +7,7 @@
 # SSH port forward on 127.0.0.1.
 #
 #   vm.sh build                  build the image (cached by a hash of this recipe)
+#   vm.sh cached                 exit 0 when the image of this recipe is in the cache
 #   vm.sh start NAME PORT [DISK_MB ...]   boot a VM with copy-on-write root and extra disks
 #   vm.sh ssh PORT CMD...        run a command in it as root
 #   vm.sh stop NAME              power it off and remove its disks
@@ -120,6 +121,7 @@ stop() {
 
 case "${1:-}" in
   build) build ;;
+  cached) d=$cache/$(recipe_hash); [ -f "$d/root.img" ] && [ -f "$d/vmlinuz" ] && [ -f "$d/initrd.img" ] ;;
   start) shift; start "$@" ;;
   ssh) shift; vm_ssh "$@" ;;
   stop) shift; stop "$@" ;;
