@@ -10,7 +10,8 @@ import re
 import sys
 import time
 
-MARK = re.compile(r"➜ (\w+): (Executing|Executed)")
+# "INFO [name > converge] Executing" (no colour, as under make), or "name ➜ converge: Executing".
+MARK = re.compile(r"(?:\[[\w.-]+ > (\w+)\]|➜ (\w+):) (Executing|Executed)")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -23,7 +24,7 @@ def main(name, log_path, phases_path):
             match = MARK.search(ANSI.sub("", line.decode("utf-8", "replace")))
             if not match:
                 continue
-            phase, what = match.groups()
+            phase, what = match.group(1) or match.group(2), match.group(3)
             if what == "Executing":
                 started[phase] = time.monotonic()
             elif phase in started:
