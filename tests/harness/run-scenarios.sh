@@ -31,7 +31,7 @@ run_one() {
   rc=${PIPESTATUS[0]}
   elapsed=$(( $(date +%s) - start ))
   echo "$name $rc $elapsed" >>.build/logs/molecule-results
-  if [ $rc -eq 0 ]; then
+  if [ "$rc" -eq 0 ]; then
     printf 'molecule/%-24s PASS  %4ss\n' "$name" "$elapsed"
   else
     printf 'molecule/%-24s FAIL  %4ss  (log: .build/logs/molecule-%s.log)\n' "$name" "$elapsed" "$name"
