@@ -13,33 +13,22 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.llmsec.hardening.plugins.module_utils import settings_check
+
 P = "container_hardening_"
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 _TAG = re.compile(r":[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _USER = re.compile(r"^[0-9]+(:[0-9]+)?$")
 _MEMORY = re.compile(r"^[0-9]+[bkmgBKMG]?$")
-_SIZE = re.compile(r"^[0-9]+[kmgKMG]?$")
 # Set by the role itself: the API address inside, the model store, a writable HOME.
 ROLE_ENV = ("OLLAMA_HOST", "OLLAMA_MODELS", "HOME")
 FORBIDDEN_MODELS_DIRS = ("/", "/var/run/docker.sock", "/run/docker.sock")
 
 
-def _number(value, kind=int):
-    if isinstance(value, bool):
-        return None
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def settings_errors(s):
     """One message per rule the settings break, each naming its variable."""
-    out = []
-
-    def check(ok, variable, rule):
-        if not ok:
-            out.append("%s%s %s" % (P, variable, rule))
+    refusals = settings_check.Refusals(P)
+    check = refusals.check
 
     image = str(s.get("image") or "")
     if _DIGEST.search(image):
@@ -59,7 +48,7 @@ def settings_errors(s):
           "must be 127.0.0.1 or ::1, got %r: Docker-published ports bypass host firewalls, so the API is published "
           "on loopback only; put nginx_tls_proxy in front for remote clients" % s.get("bind_address"))
     for variable in ("host_port", "container_port"):
-        port = _number(s.get(variable))
+        port = settings_check.number(s.get(variable))
         check(port is not None and 1 <= port <= 65535, variable, "must be a port from 1 to 65535, got %r"
               % s.get(variable))
     for variable in ("models_dir", "models_mount", "home", "seccomp_dir"):
@@ -76,12 +65,13 @@ def settings_errors(s):
               "cannot set %s (the role sets them) nor put '*' in OLLAMA_ORIGINS" % ", ".join(ROLE_ENV))
 
     for variable in ("pids_limit", "nofile"):
-        number = _number(s.get(variable))
+        number = settings_check.number(s.get(variable))
         check(number is not None and number > 0, variable, "must be a positive integer, got %r" % s.get(variable))
     check(_MEMORY.match(str(s.get("memory", ""))), "memory", "must be a size like 16g, got %r" % s.get("memory"))
-    cpus = _number(s.get("cpus"), float)
+    cpus = settings_check.number(s.get("cpus"), float)
     check(cpus is not None and cpus >= 0, "cpus", "must be 0 (no limit) or more, got %r" % s.get("cpus"))
     for variable in ("home_size", "tmp_size"):
-        check(_SIZE.match(str(s.get(variable, ""))), variable, "must be a size like 16m, got %r" % s.get(variable))
+        check(settings_check.SIZE.match(str(s.get(variable, ""))), variable,
+              "must be a size like 16m, got %r" % s.get(variable))
     check(s.get("healthcheck"), "healthcheck", "must be a command list")
-    return out
+    return refusals.messages

@@ -14,6 +14,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ansible_collections.llmsec.hardening.plugins.module_utils import settings_check
+
 P = "nginx_tls_proxy_"
 _UPSTREAM = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")
 _UNIX = re.compile(r"^unix:/[A-Za-z0-9._/-]+$")
@@ -21,21 +23,13 @@ _NAME = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9
 _USER = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 _CLIENT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _PATH = re.compile(r"^/[A-Za-z0-9/._-]*$")
-_SIZE = re.compile(r"^[0-9]+[kmgKMG]?$")
 _TIME = re.compile(r"^[0-9]+(ms|s|m|h)?$")
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
-def _int(value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _port_ok(value):
-    number = _int(value)
+    number = settings_check.number(value)
     return number is not None and 1 <= number <= 65535
 
 
@@ -45,11 +39,8 @@ def _names(entries):
 
 def errors(s):
     """One message per rule the settings break, each naming its variable."""
-    out = []
-
-    def check(ok, variable, rule):
-        if not ok:
-            out.append("%s%s %s" % (P, variable, rule))
+    refusals = settings_check.Refusals(P)
+    check = refusals.check
 
     check(_UPSTREAM.match(str(s.get("upstream", ""))), "upstream",
           "must be host:port or [ipv6]:port, got %r" % s.get("upstream"))
@@ -58,7 +49,7 @@ def errors(s):
           "must be host:port, [ipv6]:port or unix:/path, got %r" % s.get("jwt_upstream"))
     for variable in ("https_port", "http_port"):
         check(_port_ok(s.get(variable)), variable, "must be a port from 1 to 65535, got %r" % s.get(variable))
-    check(_int(s.get("http_port")) != _int(s.get("https_port")), "http_port",
+    check(settings_check.number(s.get("http_port")) != settings_check.number(s.get("https_port")), "http_port",
           "must differ from nginx_tls_proxy_https_port (both %r)" % s.get("https_port"))
 
     server_names = s.get("server_names") or []
@@ -105,7 +96,7 @@ def errors(s):
         wildcards = [name for name in s.get("server_names") or [] if str(name).startswith("*")]
         check(not wildcards, "server_names", "may not hold wildcards with ACME (HTTP-01 cannot prove them): %s"
               % wildcards)
-        check(_int(s.get("http_port")) == 80, "http_port",
+        check(settings_check.number(s.get("http_port")) == 80, "http_port",
               "must be 80 with ACME (where ACME servers connect), got %r" % s.get("http_port"))
 
     read, admin = s.get("read_endpoints") or [], s.get("admin_endpoints") or []
@@ -117,25 +108,25 @@ def errors(s):
     check(not both, "admin_endpoints", "may not repeat paths of nginx_tls_proxy_read_endpoints: %s" % both)
 
     for variable in ("rate_per_address", "rate_per_user", "conn_per_address"):
-        number = _int(s.get(variable))
+        number = settings_check.number(s.get(variable))
         check(number is not None and number > 0, variable, "must be a positive integer, got %r" % s.get(variable))
     for variable in ("burst_per_address", "burst_per_user", "hsts_max_age"):
-        number = _int(s.get(variable))
+        number = settings_check.number(s.get(variable))
         check(number is not None and number >= 0, variable, "must be 0 or more, got %r" % s.get(variable))
     for variable in ("client_max_body_size", "admin_client_max_body_size"):
-        check(_SIZE.match(str(s.get(variable, ""))), variable, "must be an nginx size like 16m, got %r"
+        check(settings_check.SIZE.match(str(s.get(variable, ""))), variable, "must be an nginx size like 16m, got %r"
               % s.get(variable))
     for variable in ("read_timeout", "client_timeout"):
         check(_TIME.match(str(s.get(variable, ""))), variable, "must be an nginx time like 600s, got %r"
               % s.get(variable))
-    days, renew = _int(s.get("cert_days")), _int(s.get("cert_renew_days"))
+    days, renew = settings_check.number(s.get("cert_days")), settings_check.number(s.get("cert_renew_days"))
     check(days is not None and renew is not None and days > renew, "cert_days",
           "must be larger than nginx_tls_proxy_cert_renew_days, got %r and %r" % (s.get("cert_days"),
                                                                                   s.get("cert_renew_days")))
     bad = [origin for origin in s.get("cors_origins") or [] if not _ORIGIN.match(str(origin))]
     check(not bad, "cors_origins", "must hold exact origins like https://chat.example.com (no '*', no path); "
           "refused: %s" % bad)
-    return out
+    return refusals.messages
 
 
 def certificate_files(s, nginx_dir, acme_live=False):
