@@ -16,7 +16,7 @@ def firewall_rules(config):
 
 def firewall_plan(settings, listeners=None, ssh_connection="", docker_unit="", default_ssh_port=22):
     """The firewall role's whole plan: rules, errors, lockout errors, SSH ports, whether to filter Docker."""
-    return firewall.plan(settings, listeners or [], ssh_connection or "", docker_unit or "", default_ssh_port)
+    return firewall.plan(settings, listeners, ssh_connection, docker_unit, default_ssh_port)
 
 
 def firewall_lockout_errors(rules, ssh_ports, client_address=None):
