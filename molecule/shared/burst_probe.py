@@ -1,8 +1,9 @@
 """Runs on the client container: send several requests at once and say when each one ended.
 
 usage: burst_probe.py https://host --cafile CA --requests JSON
-JSON is a list of {"path", "bearer", "body", "start" (seconds after the first)}.
-Prints JSON: one {"status", "end" (seconds since the first start), "body"} per request, in order.
+JSON is a list of {"path", "bearer", "body", "method" (POST, or GET without a body), "start" (seconds after the
+first)}. Prints JSON: one {"status", "end" (seconds since the first start), "headers" (lower-case names), "body"}
+per request, in order.
 """
 
 import argparse
@@ -29,11 +30,15 @@ def main():
     def send(index, spec):
         time.sleep(spec.get("start", 0))
         conn = http.client.HTTPSConnection(url.hostname, url.port or 443, context=context, timeout=120)
-        conn.request("POST", spec["path"], body=json.dumps(spec["body"]),
-                     headers={"Content-Type": "application/json", "Authorization": "Bearer " + spec["bearer"]})
+        headers = {"Authorization": "Bearer " + spec["bearer"]}
+        if "body" in spec:
+            headers["Content-Type"] = "application/json"
+        conn.request(spec.get("method", "POST"), spec["path"],
+                     body=json.dumps(spec["body"]) if "body" in spec else None, headers=headers)
         resp = conn.getresponse()
         body = resp.read().decode("utf-8", "replace")
-        results[index] = {"status": resp.status, "end": round(time.monotonic() - origin, 3), "body": body[-300:]}
+        results[index] = {"status": resp.status, "end": round(time.monotonic() - origin, 3),
+                          "headers": {name.lower(): value for name, value in resp.getheaders()}, "body": body[-300:]}
 
     threads = [threading.Thread(target=send, args=(index, spec)) for index, spec in enumerate(requests)]
     for thread in threads:
