@@ -23,7 +23,7 @@ trap cleanup EXIT
 
 started=$SECONDS
 LLMSEC_VM_CACHE=$vm_cache tests/harness/vm.sh start llmsec-cold-vm "$port"
-LLMSEC_VM_CACHE=$vm_cache tests/harness/vm.sh ssh "$port" 'cryptsetup --version >/dev/null && python3 -c "import apt"'
+LLMSEC_VM_CACHE=$vm_cache tests/harness/vm.sh ssh "$port" 'cryptsetup --version >/dev/null && python3 -c "import apt, zipimport; assert zipimport._compile_source.__module__ == \"llmsec_zipimport_cache\""'
 echo "cold-build: VM image built into an empty cache ($vm_cache) and booted in $((SECONDS - started)) s"
 
 started=$SECONDS

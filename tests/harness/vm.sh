@@ -22,7 +22,8 @@ key=$cache/id_ed25519
 
 # Bump when build() changes what goes into the image; start/stop changes do not need a rebuild.
 recipe_version=2
-recipe_hash() { echo "$recipe_version $mirror $packages" | sha256sum | cut -c1-12; }
+hook=tests/harness/vm_zipimport_cache.py
+recipe_hash() { echo "$recipe_version $mirror $packages $(sha256sum <"$hook")" | sha256sum | cut -c1-12; }
 
 # A subshell, so that its EXIT trap (removing the scratch tree) fires when the
 # build ends and cannot outlive it: a RETURN trap stayed set after build()
@@ -58,6 +59,9 @@ build() (
   chroot "$root" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer >/dev/null 2>&1
   printf 'PermitRootLogin prohibit-password\nUseDNS no\n' >"$root/etc/ssh/sshd_config.d/llmsec.conf"
   touch -d @0 "$root/var/lib/apt/lists"
+  # Ansible's modules arrive as zips that Python compiles again on every task: cache their bytecode (see the file).
+  install -m 0644 "$hook" "$root/usr/lib/python3/dist-packages/llmsec_zipimport_cache.py"
+  echo 'import llmsec_zipimport_cache' >"$root/usr/lib/python3/dist-packages/llmsec-zipimport-cache.pth"
   mkdir -p "$dir.tmp"
   cp "$root"/boot/vmlinuz-* "$dir.tmp/vmlinuz"
   cp "$root"/boot/initrd.img-* "$dir.tmp/initrd.img"
