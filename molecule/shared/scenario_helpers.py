@@ -56,6 +56,24 @@ def run_role(host, extra_vars, args=(), role=None):
         capture_output=True, text=True, env=os.environ, timeout=600, check=False)
 
 
+def ansible_module(host, module, args=None):
+    """The JSON result of one module run on one inventory host (a name or a testinfra host), asserted ok."""
+    target = host if isinstance(host, str) else name(host)
+    result = subprocess.run(["ansible", "-i", os.environ["MOLECULE_INVENTORY_FILE"], target, "-m", module, "-o"]
+                            + (["-a", json.dumps(args)] if args else []),
+                            capture_output=True, text=True, env=os.environ, check=False)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return json.loads(result.stdout.split(" => ", 1)[1])
+
+
+def local_ai_findings(host):
+    """The local_ai_facts findings of a host, by kind (the audit's and the monitoring timer's view)."""
+    findings = {}
+    for item in ansible_module(host, "llmsec.hardening.local_ai_facts")["ansible_facts"]["local_ai"]["findings"]:
+        findings.setdefault(item["kind"], []).append(item)
+    return findings
+
+
 def assert_refused(result, message):
     """The run failed, and said why in words that name the variable."""
     assert result.returncode != 0, result.stdout[-2000:]

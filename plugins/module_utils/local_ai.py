@@ -17,6 +17,11 @@ import os
 import re
 import stat
 
+try:
+    from ansible_collections.llmsec.hardening.plugins.module_utils import ollama_advisories
+except ImportError:  # installed beside the monitoring timer's entry point
+    import ollama_advisories
+
 # (kind, test on the lowercased basenames of the executable and the first two
 # arguments, and on the whole command line). Order matters: the first match wins.
 KINDS = (
@@ -37,7 +42,18 @@ AI_PORTS = {11434: "ollama", 8080: "llama.cpp", 1234: "lmstudio", 8000: "vllm", 
 MODEL_FILE = re.compile(r"(\.gguf|\.ggml|\.safetensors|\.bin|/blobs/sha256[-:][0-9a-f]{64})$")
 INTERPRETERS = re.compile(r"^(python[0-9.]*|node|bun|deno)$")
 SEVERITY_ORDER = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
+# Every finding kind and its severity: the metrics and the alerts are made from this one table.
+KINDS_SEVERITY = {
+    "nonloopback_listener": "high", "docker_published_ai_port": "high", "unapproved_model_loaded": "high",
+    "wildcard_origins": "high", "vulnerable_version": "high", "running_as_root": "medium",
+    "writable_model": "medium", "debug_logging": "medium", "unsandboxed_service": "medium",
+    "scan_incomplete": "info",
+}
 TCP_LISTEN = "0A"
+# Go's buildinfo keeps the link flags, and Ollama's release builds set the version with one:
+# -X=github.com/ollama/ollama/version.Version=0.12.3 (.github/workflows/release.yaml).
+BUILD_VERSION = re.compile(rb"ollama/ollama/version\.Version=v?([0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.]+)?)")
+CAP_DAC_OVERRIDE, CAP_FOWNER = 1, 3
 
 
 def _read(path, mode="r"):
@@ -56,17 +72,31 @@ def _readlink(path):
 
 
 def sha256_file(path):
+    return read_executable(path)[0]
+
+
+def read_executable(path, want_hash=True):
+    """(sha256, build version) of an executable or script, in one read; None for what is not there."""
     digest = hashlib.sha256()
+    version, tail = None, b""
     try:
         with open(path, "rb") as handle:
             while True:
                 block = handle.read(1 << 20)
                 if not block:
                     break
-                digest.update(block)
+                if want_hash:
+                    digest.update(block)
+                if version is None:
+                    match = BUILD_VERSION.search(tail + block)
+                    if match:
+                        version = match.group(1).decode("ascii")
+                        if not want_hash:
+                            break
+                    tail = block[-128:]
     except OSError:
-        return None
-    return digest.hexdigest()
+        return None, None
+    return (digest.hexdigest() if want_hash else None), version
 
 
 def classify(cmdline, exe):
@@ -130,13 +160,40 @@ def _status_field(status, name):
     return []
 
 
+def _capabilities(status):
+    value = _status_field(status, "CapEff")
+    try:
+        return int(value[0], 16) if value else None
+    except ValueError:
+        return None
+
+
+def debug_settings(environment):
+    """The debug switches set in an Ollama environment that put prompts on disk, read as Ollama reads them.
+
+    OLLAMA_DEBUG (envconfig.LogLevel): a true bool or a positive integer is DEBUG (1) or TRACE (2) and more;
+    OLLAMA_DEBUG_LOG_REQUESTS (envconfig.Bool): any non-empty value but a false bool."""
+    found = []
+    debug = environment.get("OLLAMA_DEBUG", "").strip().strip("\"'").strip()
+    if debug:
+        if debug in ("1", "t", "T", "TRUE", "true", "True"):
+            found.append("OLLAMA_DEBUG=%s" % debug)
+        elif re.match(r"^[+]?0*[1-9][0-9]*$", debug):
+            found.append("OLLAMA_DEBUG=%s" % debug)
+    requests = environment.get("OLLAMA_DEBUG_LOG_REQUESTS", "").strip().strip("\"'").strip()
+    if requests and requests not in ("0", "f", "F", "FALSE", "false", "False"):
+        found.append("OLLAMA_DEBUG_LOG_REQUESTS=%s" % requests)
+    return found
+
+
 def _unit_and_container(cgroup):
     unit = container = None
     for line in (cgroup or "").splitlines():
         path = line.split(":", 2)[-1]
-        match = re.search(r"docker[-/]([0-9a-f]{12,64})", path)
-        if match:
-            container = match.group(1)[:12]
+        # the innermost container: Docker in a container shows the outer scope first
+        matches = re.findall(r"docker[-/]([0-9a-f]{12,64})", path)
+        if matches:
+            container = matches[-1][:12]
         # systemd inside a container: /system.slice/docker-<id>.scope/system.slice/ollama.service
         match = re.search(r"/([^/]+\.service)$", path)
         if match:
@@ -144,19 +201,65 @@ def _unit_and_container(cgroup):
     return unit, container
 
 
-def _environ(raw):
+def _environ(raw, keys=None):
+    """OLLAMA_* variables of a process environment (or the named keys)."""
     env = {}
     for item in (raw or b"").split(b"\0"):
         key, sep, value = item.partition(b"=")
-        if sep and key.startswith(b"OLLAMA_"):
+        if sep and (key.decode("utf-8", "replace") in keys if keys else key.startswith(b"OLLAMA_")):
             env[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
     return env
 
 
-def _writable_by(path_stat, uid, gids):
+def model_store(environment, home):
+    """Where an Ollama server keeps its models (envconfig.Models): OLLAMA_MODELS, else $HOME/.ollama/models."""
+    configured = environment.get("OLLAMA_MODELS", "").strip().strip("\"'").strip()
+    if configured:
+        return configured
+    if home and home.startswith("/"):
+        return os.path.join(home, ".ollama", "models")
+    return None
+
+
+def _writable_by(path_stat, uid, gids, caps):
+    """Whether a process may write (or chmod itself the right to write) a file, mounts aside.
+
+    caps: its effective capability set, None when unknown (then root is assumed to hold them all)."""
+    if caps is None:
+        caps = ~0 if uid == 0 else 0
+    if caps & (1 << CAP_DAC_OVERRIDE) or (caps & (1 << CAP_FOWNER)):
+        return True
     mode = path_stat.st_mode
     return bool(mode & stat.S_IWOTH or (path_stat.st_uid == uid and mode & stat.S_IWUSR)
                 or (path_stat.st_gid in gids and mode & stat.S_IWGRP))
+
+
+def _unescape(field):
+    """mountinfo escapes space, tab, newline and backslash as octal (\\040)."""
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), field)
+
+
+def mountinfo(text):
+    """[(mount point, read-only)] from /proc/<pid>/mountinfo, in mount order."""
+    mounts = []
+    for line in (text or "").splitlines():
+        left, sep, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if not sep or len(fields) < 6:
+            continue
+        super_options = tail[2].split(",") if len(tail) > 2 else []
+        mounts.append((_unescape(fields[4]), "ro" in fields[5].split(",") or "ro" in super_options))
+    return mounts
+
+
+def mounted_read_only(mounts, path):
+    """Whether path lies on a read-only mount: the deepest mount point above it, the last one mounted there."""
+    best, read_only = -1, False
+    for point, flag in mounts:
+        if path == point or path.startswith(point.rstrip("/") + "/"):
+            if len(point) >= best:
+                best, read_only = len(point), flag
+    return read_only
 
 
 def _model_paths(proc, pid):
@@ -202,6 +305,8 @@ def scan(root="/", hash_executables=True, approved_digests=None):
     # The host's network namespace is init's; a server in another one (a container's)
     # listens there, reachable from the network only through what Docker publishes.
     host_netns = _readlink(os.path.join(proc, "1", "ns", "net"))
+    # A host that is itself a container (systemd in Docker, as in the tests): its own services are native to it.
+    host_container = _unit_and_container(_read(os.path.join(proc, "1", "cgroup")))[1]
     for pid in pids:
         base = os.path.join(proc, pid)
         raw = _read(os.path.join(base, "cmdline"), "rb")
@@ -227,6 +332,8 @@ def scan(root="/", hash_executables=True, approved_digests=None):
                 listeners.append(table[inode])
         listeners = sorted({(item["address"], item["port"]) for item in listeners})
         unit, container = _unit_and_container(_read(os.path.join(base, "cgroup")))
+        if container is not None and container == host_container:
+            container = None
         netns = _readlink(os.path.join(base, "ns", "net"))
         server = {
             "kind": kind, "pid": int(pid), "user": _owner(root, uid), "uid": uid, "exe": exe,
@@ -237,33 +344,73 @@ def scan(root="/", hash_executables=True, approved_digests=None):
             "complete": readable,
             "own_netns": bool(host_netns and netns and netns != host_netns),
         }
-        if hash_executables:
-            server["exe_sha256"] = sha256_file(os.path.join(base, "exe"))
-            if INTERPRETERS.match(os.path.basename(exe)) and len(cmdline) > 1 and cmdline[1].startswith("/"):
-                server["script"] = cmdline[1]
-                server["script_sha256"] = sha256_file(os.path.join(root, cmdline[1].lstrip("/")))
+        server["exe_sha256"], server["version"] = read_executable(os.path.join(base, "exe"), hash_executables)
+        if INTERPRETERS.match(os.path.basename(exe)) and len(cmdline) > 1 and cmdline[1].startswith("/"):
+            # A script server (and the stand-in of the tests): its version is in the script.
+            script_hash, script_version = read_executable(_in_process(root, base, cmdline[1]), hash_executables)
+            server["version"] = server["version"] or script_version
+            if hash_executables:
+                server["script"], server["script_sha256"] = cmdline[1], script_hash
+        if not hash_executables:
+            del server["exe_sha256"]
+        # The kernel's view, for the findings only: groups, capabilities, sandbox, mounts, the process's root.
         server["_gids"] = gids
+        server["_caps"] = _capabilities(status)
+        server["_ppid"] = int((_status_field(status, "PPid") or ["0"])[0])
+        server["_sandbox"] = {name: (_status_field(status, name) or [None])[0] for name in ("NoNewPrivs", "Seccomp")}
+        mounts = _read(os.path.join(base, "mountinfo"))
+        server["_mounts"] = mountinfo(mounts) if mounts else None
+        server["_base"] = base
+        if kind == "ollama" and server["role"] == "server":
+            home = _environ(_read(os.path.join(base, "environ"), "rb"), keys=("HOME",)).get("HOME", "")
+            server["model_store"] = model_store(server["environment"], home)
         servers.append(server)
+    by_pid = {server["pid"]: server for server in servers}
+    for server in servers:
+        # Ollama 0.30 and later serve GGUF models through llama.cpp's llama-server, started by `ollama serve`.
+        parent = by_pid.get(server["_ppid"])
+        if server["kind"] == "llama.cpp" and parent and parent["kind"] == "ollama":
+            server["kind"], server["role"] = "ollama", "runner"
+            server["version"] = server["version"] or parent["version"]
     findings = []
     for server in servers:
         findings.extend(server_findings(server, root, approved_digests))
-        del server["_gids"]
+        for name in [key for key in server if key.startswith("_")]:
+            del server[name]
     findings.extend(proxy_findings(proxies))
     findings.sort(key=lambda item: (-SEVERITY_ORDER[item["severity"]], item["kind"], item.get("pid") or 0))
     return servers, findings
 
 
+def _in_process(root, base, path):
+    """A path as the process sees it: through /proc/<pid>/root (its mount namespace, a container's files)
+    when that is readable, else under root (a fake tree in the tests)."""
+    view = os.path.join(base, "root")
+    if os.path.isdir(view):
+        return os.path.join(view, path.lstrip("/"))
+    return os.path.join(root, path.lstrip("/"))
+
+
+def _statvfs_read_only(full):
+    """ST_RDONLY of the filesystem holding a path, for a process whose mountinfo cannot be read."""
+    try:
+        return bool(os.statvfs(full).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 def server_findings(server, root="/", approved_digests=None):
     found = []
 
-    def add(kind, severity, message, fix, **extra):
-        item = {"kind": kind, "severity": severity, "pid": server["pid"], "server": server["kind"],
+    def add(kind, message, fix, **extra):
+        item = {"kind": kind, "severity": KINDS_SEVERITY[kind], "pid": server["pid"], "server": server["kind"],
                 "message": message, "fix": fix}
         item.update(extra)
         found.append(item)
 
+    native = server.get("container") is None
     if not server.get("complete", True):
-        add("scan_incomplete", "info",
+        add("scan_incomplete",
             "cannot read /proc/%d/fd: listeners, models and environment of %s are unknown" % (
                 server["pid"], server["kind"]),
             "run the scan as root with CAP_SYS_PTRACE (a container's root lacks it)")
@@ -271,41 +418,92 @@ def server_findings(server, root="/", approved_digests=None):
         # In its own namespace (a container with a bridge network), 0.0.0.0 is the namespace's;
         # publishing it is proxy_findings' concern.
         if not is_loopback(listener["address"]) and not server.get("own_netns"):
-            add("nonloopback_listener", "high",
+            add("nonloopback_listener",
                 "%s (pid %d) listens on %s, off loopback" % (
                     server["kind"], server["pid"], host_port(listener["address"], listener["port"])),
                 "bind it to 127.0.0.1 (llmsec.hardening.ollama_bind for Ollama) and put nginx_tls_proxy in front",
                 address=host_port(listener["address"], listener["port"]))
     if server["uid"] == 0 and server["role"] == "server":
-        add("running_as_root", "medium", "%s (pid %d) runs as root" % (server["kind"], server["pid"]),
+        add("running_as_root", "%s (pid %d) runs as root" % (server["kind"], server["pid"]),
             "run it as a dedicated user (Ollama's installer creates 'ollama'), or in container_hardening")
-    for path in server["models"]:
-        full = os.path.join(root, path.lstrip("/"))
-        try:
-            checks = [(path, os.stat(full)), (os.path.dirname(path), os.stat(os.path.dirname(full)))]
-        except OSError:
-            continue
-        for where, where_stat in checks:
-            if _writable_by(where_stat, server["uid"], server["_gids"]):
-                add("writable_model", "medium",
-                    "%s (pid %d) loaded %s, and %s is writable by it or by others" % (
-                        server["kind"], server["pid"], path, where),
-                    "keep weights read-only to the server (encrypted_model_volume mounts them ro) and check them "
-                    "with model_integrity", path=path)
-                break
+    # The store itself, loaded or not: a server that can rewrite it can swap the weights it serves next.
+    store = server.get("model_store")
+    candidates = list(server["models"]) + ([store] if store and not server["models"] else [])
+    for path in candidates:
+        writable = _writable_model(server, root, path, is_dir=path == store)
+        if writable:
+            add("writable_model",
+                "%s (pid %d) %s %s, %s%s" % (
+                    server["kind"], server["pid"], "keeps its models in" if path == store else "has loaded", path,
+                    "which it can write" if writable == path else "and it can write %s" % writable,
+                    " (it holds CAP_DAC_OVERRIDE)" if (server.get("_caps") or 0) & (1 << CAP_DAC_OVERRIDE) else ""),
+                "keep weights read-only to the server: encrypted_model_volume mounts them ro, service_sandbox "
+                "makes the store a ReadOnlyPaths= of the unit; check them with model_integrity", path=path)
     if approved_digests is not None:
         for path in server["models"]:
             match = re.search(r"/blobs/sha256[-:]([0-9a-f]{64})$", path)
             if match and match.group(1) not in approved_digests:
-                add("unapproved_model_loaded", "high",
+                add("unapproved_model_loaded",
                     "%s (pid %d) has %s open, a blob that the approved-model lock does not list" % (
                         server["kind"], server["pid"], path),
                     "remove the model or approve it (model_integrity lock mode, reviewed)", path=path)
     origins = server["environment"].get("OLLAMA_ORIGINS", "")
     if "*" in [item.strip() for item in origins.split(",")] or origins.strip() == "*":
-        add("wildcard_origins", "high", "OLLAMA_ORIGINS contains * (any web page may call the API)",
+        add("wildcard_origins", "OLLAMA_ORIGINS contains * (any web page may call the API)",
             "pin the origins (ollama_bind_origins)")
+    if server["role"] == "server":
+        debug = debug_settings(server["environment"])
+        if debug:
+            add("debug_logging",
+                "%s (pid %d) runs with %s: prompts or whole request bodies are written to its log or a "
+                "temporary directory" % (server["kind"], server["pid"], ", ".join(debug)),
+                "remove them (llmsec.hardening.ollama_bind does unless ollama_bind_allow_debug)", settings=debug)
+        if server["kind"] == "ollama":
+            for advisory in ollama_advisories.affecting(server.get("version")):
+                add("vulnerable_version",
+                    "%s %s (pid %d) is affected by %s, fixed in %s: %s" % (
+                        server["kind"], server["version"], server["pid"], advisory["id"], advisory["fixed"],
+                        advisory["summary"]),
+                    "upgrade Ollama to %s or later (%s)" % (advisory["fixed"], advisory["source"]),
+                    version=server["version"], advisory=advisory["id"], fixed=advisory["fixed"])
+        sandbox = server.get("_sandbox") or {}
+        if native and sandbox.get("NoNewPrivs") is not None and sandbox.get("Seccomp") is not None:
+            missing = []
+            if sandbox["NoNewPrivs"] != "1":
+                missing.append("NoNewPrivileges")
+            if sandbox["Seccomp"] != "2":
+                missing.append("a syscall filter")
+            if server.get("_caps") not in (None, 0):
+                missing.append("an empty capability set")
+            if missing:
+                add("unsandboxed_service",
+                    "%s (pid %d) runs without %s" % (server["kind"], server["pid"], " and ".join(
+                        [", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)),
+                    "sandbox the unit with llmsec.hardening.service_sandbox", missing=missing)
     return found
+
+
+def _writable_model(server, root, path, is_dir=False):
+    """The model file or its directory (or the store and its blobs directory), if the server can write it (mode
+    bits, capabilities, read-only mounts in its own mount namespace, which is where systemd's ReadOnlyPaths= are);
+    else None."""
+    base = server.get("_base")
+    full = _in_process(root, base, path) if base else os.path.join(root, path.lstrip("/"))
+    pairs = [(path, full), (os.path.dirname(path), os.path.dirname(full))]
+    if is_dir:
+        pairs = [(path, full), (os.path.join(path, "blobs"), os.path.join(full, "blobs"))]
+    for where, target in pairs:
+        try:
+            where_stat = os.stat(target)
+        except OSError:
+            return None
+        if server.get("_mounts") is not None:
+            read_only = mounted_read_only(server["_mounts"], where)
+        else:
+            read_only = _statvfs_read_only(target)
+        if not read_only and _writable_by(where_stat, server["uid"], server.get("_gids", set()), server.get("_caps")):
+            return where
+    return None
 
 
 def proxy_findings(proxies):
@@ -322,7 +520,8 @@ def proxy_findings(proxies):
         host_ip = args.get("host-ip", "")
         kind = AI_PORTS.get(container_port) or AI_PORTS.get(published)
         if kind and not is_loopback(host_ip):
-            found.append({"kind": "docker_published_ai_port", "severity": "high", "pid": None, "server": kind,
+            found.append({"kind": "docker_published_ai_port", "severity": KINDS_SEVERITY["docker_published_ai_port"],
+                          "pid": None, "server": kind,
                           "address": host_port(host_ip, published),
                           "message": "Docker publishes %s's port %d on %s, which bypasses ufw" % (
                               kind, container_port, host_port(host_ip, published)),
@@ -352,9 +551,7 @@ def render_metrics(servers, findings):
     for item in findings:
         key = (item["kind"], item["severity"])
         by_kind[key] = by_kind.get(key, 0) + 1
-    for kind in ("nonloopback_listener", "running_as_root", "writable_model", "wildcard_origins",
-                 "docker_published_ai_port", "unapproved_model_loaded"):
-        severity = {"running_as_root": "medium", "writable_model": "medium"}.get(kind, "high")
+    for kind, severity in sorted(KINDS_SEVERITY.items()):
         lines.append('llmsec_local_ai_findings{kind="%s",severity="%s"} %d' % (kind, severity,
                                                                                by_kind.get((kind, severity), 0)))
     lines += ["# HELP llmsec_local_ai_models_open Model files open by AI servers.",

@@ -16,14 +16,24 @@ description:
     command line.
   - For each, its pid, user, executable and its sha256 (and the script and its sha256 when the executable is
     an interpreter), listening TCP sockets, model files mapped or open (GGUF, safetensors, Ollama blobs), its
-    systemd unit or Docker container, and its effective C(OLLAMA_*) environment.
+    systemd unit or Docker container, its effective C(OLLAMA_*) environment, Ollama's model store, and the
+    release it was built as (the C(version.Version=) link flag Go keeps in the binary's buildinfo, or the line
+    of that form in a script). Ollama's C(llama-server) children (0.30 and later) are reported as its runners.
   - Findings, each with a severity and a fix - C(nonloopback_listener) (in the host's network namespace; a
     container on a bridge network listens in its own, and what Docker publishes of it is
     C(docker_published_ai_port); macvlan and ipvlan networks are not told apart), C(running_as_root),
-    C(writable_model) (a model file or its directory writable by the server or by others),
+    C(writable_model) (a loaded model file, or Ollama's store, that the server can write, judged from its
+    mode bits, its capabilities and the read-only mounts of its own mount namespace, where systemd's
+    C(ReadOnlyPaths=) and a container's read-only volume are),
     C(wildcard_origins) (C(OLLAMA_ORIGINS) contains C(*)), C(docker_published_ai_port) (a C(docker-proxy)
-    publishing an AI port off loopback), and with O(lock) C(unapproved_model_loaded) (an Ollama blob open
-    that the approved-model lock does not list).
+    publishing an AI port off loopback), C(debug_logging) (C(OLLAMA_DEBUG) or C(OLLAMA_DEBUG_LOG_REQUESTS) on:
+    prompts in the log or request bodies in a temporary directory), C(vulnerable_version) (an Ollama release
+    that a published advisory with a fixed version affects, one finding per advisory; the table is data in
+    the collection, module_utils/ollama_advisories.py, with the date it was last checked),
+    C(unsandboxed_service) (a native server without C(NoNewPrivileges), a seccomp filter or an empty
+    capability set), and with O(lock) C(unapproved_model_loaded) (an Ollama blob open that the approved-model
+    lock does not list).
+  - A host that is itself a container (systemd in Docker) sees its own services as native.
   - Changes nothing. Run it as root to see other users' processes.
 seealso:
   - module: llmsec.hardening.model_checksum

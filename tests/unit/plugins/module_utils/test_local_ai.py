@@ -1,6 +1,7 @@
 """local_ai: discovery and findings on a fake /proc tree."""
 
 import os
+import re
 
 import pytest
 
@@ -22,7 +23,7 @@ class FakeHost:
         (root / "etc" / "passwd").write_text("root:x:0:0::/root:/bin/sh\nollama:x:998:998::/usr/share/ollama:/bin/false\n")
 
     def process(self, pid, cmdline, exe, uid=998, tcp=(), tcp6=(), fds=(), maps=(), env=None, cgroup="0::/",
-                netns=None):
+                netns=None, status="", mounts=None, exe_bytes=None):
         base = self.root / "proc" / str(pid)
         (base / "fd").mkdir(parents=True)
         (base / "net").mkdir()
@@ -32,10 +33,15 @@ class FakeHost:
         (base / "cmdline").write_bytes(b"\0".join(part.encode() for part in cmdline) + b"\0")
         exe_path = self.root / exe.lstrip("/")
         exe_path.parent.mkdir(parents=True, exist_ok=True)
-        if not exe_path.exists():
+        if exe_bytes is not None:
+            exe_path.write_bytes(exe_bytes)
+        elif not exe_path.exists():
             exe_path.write_bytes(b"\x7fELF" + exe.encode())
         os.symlink(exe_path, base / "exe")
-        (base / "status").write_text("Name:\tx\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nGroups:\t\n" % ((uid,) * 8))
+        (base / "status").write_text("Name:\tx\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nGroups:\t\n" % ((uid,) * 8)
+                                     + status)
+        if mounts is not None:
+            (base / "mountinfo").write_text(mounts)
         (base / "cgroup").write_text(cgroup + "\n")
         (base / "environ").write_bytes(b"\0".join(("%s=%s" % item).encode() for item in (env or {}).items()))
         (base / "net" / "tcp").write_text(HEADER + "".join(tcp))
@@ -216,3 +222,236 @@ def test_unreadable_fd_is_reported_not_hidden(host, monkeypatch):
     assert servers[0]["complete"] is False
     assert [(item["kind"], item["severity"]) for item in findings] == [("scan_incomplete", "info")]
     assert local_ai.posture_score(findings) == 100
+
+
+# --- findings that match a real host (issue 20) ----------------------------------------------------------
+
+SANDBOXED = "NoNewPrivs:\t1\nSeccomp:\t2\nCapEff:\t0000000000000000\nPPid:\t1\n"
+UNSANDBOXED = "NoNewPrivs:\t0\nSeccomp:\t0\nCapEff:\t0000000000000000\nPPid:\t1\n"
+ROOT_ALL_CAPS = "NoNewPrivs:\t0\nSeccomp:\t0\nCapEff:\t000001ffffffffff\nPPid:\t1\n"
+STORE = "/usr/share/ollama/.ollama/models"
+MOUNTS_RW = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+
+
+def mount_line(point, options, super_options="rw", source="/dev/sda1"):
+    return "30 22 8:1 /x %s %s shared:5 - ext4 %s %s\n" % (point.replace(" ", "\\040"), options, source,
+                                                           super_options)
+
+
+def loaded(host, status=SANDBOXED, mounts=MOUNTS_RW, uid=998, blob_mode=0o644, dir_mode=0o755):
+    """A runner (ollama runner or llama-server) with a blob of the store mapped, as while a model is loaded."""
+    blob = host.model(STORE + "/blobs/" + BLOB, mode=blob_mode, dir_mode=dir_mode)
+    os.chown(host.root / blob.lstrip("/"), uid, uid)
+    os.chown(host.root / os.path.dirname(blob).lstrip("/"), uid, uid)
+    host.process(70, ["/usr/local/bin/ollama", "serve"], "/usr/local/bin/ollama", uid=uid, status=status,
+                 mounts=mounts)
+    host.process(71, ["/usr/local/bin/ollama", "runner", "--model", blob, "--port", "40001"],
+                 "/usr/local/bin/ollama", uid=uid, maps=[blob], status=status.replace("PPid:\t1", "PPid:\t70"),
+                 mounts=mounts)
+    return blob
+
+
+def test_writable_model_fires_for_the_store_ollama_owns(host):
+    """The real case: Ollama's own store, writable by Ollama, so a compromised server rewrites weights."""
+    blob = loaded(host)
+    _servers, findings = local_ai.scan(str(host.root))
+    writable = [item for item in findings if item["kind"] == "writable_model"]
+    assert [(item["pid"], item["path"]) for item in writable] == [(71, blob)]
+    assert "which it can write" in writable[0]["message"], writable
+
+
+@pytest.mark.parametrize("mounts", [
+    MOUNTS_RW + mount_line(STORE, "ro,nosuid,nodev,noexec,relatime"),               # encrypted_model_volume
+    MOUNTS_RW + mount_line("/usr/share/ollama", "ro,relatime", "rw"),                # ReadOnlyPaths= bind mount
+    MOUNTS_RW + mount_line("/usr/share", "rw", "ro"),                                # a read-only filesystem
+], ids=["ro-mount", "readonlypaths-bind", "ro-superblock"])
+def test_writable_model_respects_read_only_mounts(host, mounts):
+    loaded(host, mounts=mounts)
+    assert "writable_model" not in kinds(local_ai.scan(str(host.root))[1])
+
+
+def test_a_deeper_rw_mount_under_a_ro_one_is_writable(host):
+    mounts = MOUNTS_RW + mount_line("/usr/share/ollama", "ro") + mount_line(STORE + "/blobs", "rw")
+    loaded(host, mounts=mounts)
+    assert "writable_model" in kinds(local_ai.scan(str(host.root))[1])
+
+
+def test_mount_points_with_spaces_are_unescaped():
+    assert local_ai.mountinfo(mount_line("/srv/my models", "ro")) == [("/srv/my models", True)]
+    assert local_ai.mounted_read_only([("/srv/my models", True)], "/srv/my models/a.gguf")
+    assert not local_ai.mounted_read_only([("/srv/my models", True)], "/srv/my modelsX/a.gguf")
+
+
+def test_root_with_dac_override_writes_any_file_root_without_it_does_not(host):
+    blob = loaded(host, status=ROOT_ALL_CAPS, uid=0, blob_mode=0o444, dir_mode=0o555)
+    assert "writable_model" in kinds(local_ai.scan(str(host.root))[1])
+    # container_hardening's shape: root in the container, no capabilities, files owned by someone else
+    os.chown(host.root / blob.lstrip("/"), 998, 998)
+    os.chown(host.root / os.path.dirname(blob).lstrip("/"), 998, 998)
+    for pid in ("70", "71"):
+        status = host.root / "proc" / pid / "status"
+        status.write_text(status.read_text().replace("000001ffffffffff", "0000000000000000"))
+    assert "writable_model" not in kinds(local_ai.scan(str(host.root))[1])
+
+
+@pytest.mark.parametrize("environment,expected", [
+    ({"OLLAMA_DEBUG": "1"}, ["OLLAMA_DEBUG=1"]),
+    ({"OLLAMA_DEBUG": "true"}, ["OLLAMA_DEBUG=true"]),
+    ({"OLLAMA_DEBUG": "2"}, ["OLLAMA_DEBUG=2"]),
+    ({"OLLAMA_DEBUG": "'1'"}, ["OLLAMA_DEBUG=1"]),      # envconfig.Var strips quotes
+    ({"OLLAMA_DEBUG": "0"}, []),
+    ({"OLLAMA_DEBUG": "false"}, []),
+    ({"OLLAMA_DEBUG": "-1"}, []),                       # WARN: quieter than the default
+    ({"OLLAMA_DEBUG": "yes"}, []),                      # neither bool nor int: INFO
+    ({"OLLAMA_DEBUG_LOG_REQUESTS": "1"}, ["OLLAMA_DEBUG_LOG_REQUESTS=1"]),
+    ({"OLLAMA_DEBUG_LOG_REQUESTS": "yes"}, ["OLLAMA_DEBUG_LOG_REQUESTS=yes"]),  # Bool: unparsable is true
+    ({"OLLAMA_DEBUG_LOG_REQUESTS": "false"}, []),
+    ({"OLLAMA_DEBUG_LOG_REQUESTS": ""}, []),
+])
+def test_debug_settings_read_as_ollama_reads_them(environment, expected):
+    assert local_ai.debug_settings(environment) == expected
+
+
+def test_debug_logging_finding(host):
+    host.process(72, ["/usr/local/bin/ollama", "serve"], "/usr/local/bin/ollama", status=SANDBOXED,
+                 env={"OLLAMA_DEBUG": "1", "OLLAMA_DEBUG_LOG_REQUESTS": "true"})
+    finding = next(item for item in local_ai.scan(str(host.root))[1] if item["kind"] == "debug_logging")
+    assert finding["settings"] == ["OLLAMA_DEBUG=1", "OLLAMA_DEBUG_LOG_REQUESTS=true"]
+    assert finding["severity"] == "medium" and "ollama_bind" in finding["fix"]
+
+
+def go_binary(version):
+    """What Ollama's release build leaves in its binary: the link flags in Go's buildinfo."""
+    return (b"\x7fELF" + b"\0" * 3000 + b"\tbuild\t-ldflags=\"-w -s \\\"-X=github.com/ollama/ollama/version.Version="
+            + version.encode() + b"\\\" \\\"-X=github.com/ollama/ollama/server.mode=release\\\"\"\n" + b"\0" * 100)
+
+
+def test_vulnerable_version_from_the_binary(host):
+    host.process(73, ["/usr/local/bin/ollama", "serve"], "/usr/local/bin/ollama", status=SANDBOXED,
+                 exe_bytes=go_binary("0.17.0"))
+    servers, findings = local_ai.scan(str(host.root))
+    assert servers[0]["version"] == "0.17.0"
+    vulnerable = [item for item in findings if item["kind"] == "vulnerable_version"]
+    assert [item["advisory"] for item in vulnerable] == ["CVE-2026-7482", "CVE-2026-102697"]
+    assert all(item["severity"] == "high" and "upgrade Ollama to" in item["fix"] for item in vulnerable)
+
+
+def test_current_version_and_unknown_versions_raise_nothing(host):
+    host.process(74, ["/usr/local/bin/ollama", "serve"], "/usr/local/bin/ollama", status=SANDBOXED,
+                 exe_bytes=go_binary("0.35.1"))
+    host.process(75, ["/opt/ollama", "serve"], "/opt/ollama", status=SANDBOXED, exe_bytes=go_binary("0.0.0"))
+    host.process(76, ["/opt/b/ollama", "serve"], "/opt/b/ollama", status=SANDBOXED, exe_bytes=b"\x7fELF stripped")
+    servers, findings = local_ai.scan(str(host.root))
+    assert [server["version"] for server in servers] == ["0.35.1", "0.0.0", None]
+    assert "vulnerable_version" not in kinds(findings)
+
+
+def test_version_of_a_script_server_and_across_read_blocks(host, monkeypatch):
+    script = host.root / "usr" / "local" / "bin" / "ollama"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    # the marker straddles the 1 MiB read boundary
+    script.write_bytes(b"#" * ((1 << 20) - 20) + b" -X=github.com/ollama/ollama/version.Version=0.1.33\n")
+    host.process(77, ["/usr/bin/python3", "/usr/local/bin/ollama", "serve"], "/usr/bin/python3", status=SANDBOXED)
+    servers, findings = local_ai.scan(str(host.root), hash_executables=False)
+    assert servers[0]["version"] == "0.1.33" and "script_sha256" not in servers[0]
+    assert {item["advisory"] for item in findings if item["kind"] == "vulnerable_version"} >= {
+        "CVE-2024-37032", "CVE-2024-39720", "CVE-2026-7482"}
+
+
+@pytest.mark.parametrize("version,ids", [
+    ("0.1.28", {"CVE-2024-28224", "CVE-2024-37032", "CVE-2024-39721", "CVE-2024-39720", "CVE-2024-39722",
+                "CVE-2024-45436", "CVE-2025-51471", "CVE-2026-7482"}),
+    ("0.14.3", {"CVE-2026-7482", "CVE-2026-102697"}),
+    ("0.17.1-rc0", {"CVE-2026-7482", "CVE-2026-102697"}),      # a pre-release of the fix is not the fix
+    ("v0.31.2", set()),
+    ("0.34.2", {"CVE-2026-103663"}),                           # introduced in 0.34.2
+    ("0.35.0", set()),
+    ("0.0.0", set()), ("dev", set()), (None, set()),
+])
+def test_advisory_ranges(version, ids):
+    from ansible_collections.llmsec.hardening.plugins.module_utils import ollama_advisories
+    assert {item["id"] for item in ollama_advisories.affecting(version)} == ids
+
+
+def test_advisory_table_is_well_formed():
+    from ansible_collections.llmsec.hardening.plugins.module_utils import ollama_advisories
+    assert re.match(r"^\d{4}-\d{2}-\d{2}$", ollama_advisories.LAST_CHECKED)
+    for item in ollama_advisories.ADVISORIES:
+        assert re.match(r"^CVE-\d{4}-\d+$", item["id"]) and item["source"].startswith("https://")
+        assert ollama_advisories.parse_version(item["fixed"]) is not None
+        assert item["introduced"] is None or ollama_advisories.parse_version(item["introduced"]) < \
+            ollama_advisories.parse_version(item["fixed"])
+
+
+def test_unsandboxed_native_service(host):
+    host.process(78, ["/usr/local/bin/ollama", "serve"], "/usr/local/bin/ollama", status=UNSANDBOXED,
+                 cgroup="0::/system.slice/ollama.service")
+    host.process(79, ["/usr/local/bin/ollama", "serve"], "/usr/local/bin/ollama", status=SANDBOXED,
+                 cgroup="0::/system.slice/ollama2.service")
+    # in a container: container_hardening's concern, not this finding's
+    host.process(80, ["/bin/ollama", "serve"], "/bin/ollama", status=UNSANDBOXED,
+                 cgroup="0::/system.slice/docker-0123456789abcdef0123456789abcdef.scope")
+    # a runner inherits its server's sandbox: one finding per service
+    host.process(81, ["/usr/local/bin/ollama", "runner"], "/usr/local/bin/ollama",
+                 status=UNSANDBOXED.replace("PPid:\t1", "PPid:\t78"), cgroup="0::/system.slice/ollama.service")
+    findings = [item for item in local_ai.scan(str(host.root))[1] if item["kind"] == "unsandboxed_service"]
+    assert [(item["pid"], item["missing"]) for item in findings] == [
+        (78, ["NoNewPrivileges", "a syscall filter"])]
+    assert "service_sandbox" in findings[0]["fix"]
+
+
+def test_capabilities_left_are_unsandboxed(host):
+    host.process(82, ["/usr/local/bin/ollama", "serve"], "/usr/local/bin/ollama", uid=0, status=ROOT_ALL_CAPS)
+    finding = next(item for item in local_ai.scan(str(host.root))[1] if item["kind"] == "unsandboxed_service")
+    assert finding["missing"] == ["NoNewPrivileges", "a syscall filter", "an empty capability set"]
+
+
+def test_llama_server_started_by_ollama_is_its_runner(host):
+    """Ollama 0.30 and later: `ollama serve` starts llama.cpp's llama-server with --model <blob>."""
+    blob = host.model(STORE + "/blobs/" + BLOB)
+    host.process(83, ["/usr/local/bin/ollama", "serve"], "/usr/local/bin/ollama", status=SANDBOXED,
+                 exe_bytes=go_binary("0.32.15"))
+    host.process(84, ["/usr/local/lib/ollama/llama-server", "--model", blob, "--port", "40002"],
+                 "/usr/local/lib/ollama/llama-server", maps=[blob], status=SANDBOXED.replace("PPid:\t1", "PPid:\t83"))
+    host.process(85, ["/usr/local/bin/llama-server", "--model", "/srv/m.gguf"], "/usr/local/bin/llama-server",
+                 status=SANDBOXED)
+    servers, _findings = local_ai.scan(str(host.root))
+    assert [(s["pid"], s["kind"], s["role"], s["version"]) for s in servers] == [
+        (83, "ollama", "server", "0.32.15"), (84, "ollama", "runner", "0.32.15"), (85, "llama.cpp", "server", None)]
+
+
+def test_metrics_name_every_kind_with_its_one_severity():
+    text = local_ai.render_metrics([], [])
+    for kind, severity in local_ai.KINDS_SEVERITY.items():
+        assert 'llmsec_local_ai_findings{kind="%s",severity="%s"} 0' % (kind, severity) in text
+
+
+def test_a_host_that_is_a_container_sees_its_own_services_as_native(host):
+    scope = "0::/system.slice/docker-0123456789abcdef0123456789abcdef.scope"
+    host.process(1, ["/lib/systemd/systemd"], "/lib/systemd/systemd", uid=0, cgroup=scope + "/init.scope")
+    host.process(86, ["/usr/local/bin/ollama", "serve"], "/usr/local/bin/ollama", status=UNSANDBOXED,
+                 cgroup=scope + "/system.slice/ollama.service")
+    host.process(87, ["/bin/ollama", "serve"], "/bin/ollama", status=UNSANDBOXED,
+                 cgroup=scope + "/system.slice/docker-fedcba9876543210fedcba9876543210.scope")
+    servers, findings = local_ai.scan(str(host.root))
+    assert [(server["pid"], server["container"]) for server in servers] == [(86, None), (87, "fedcba987654")]
+    assert [item["pid"] for item in findings if item["kind"] == "unsandboxed_service"] == [86]
+
+
+def test_the_store_is_checked_with_no_model_loaded(host):
+    """Loaded or not, a store the server can write is weights it can swap: found without waiting for a load."""
+    host.model(STORE + "/blobs/" + BLOB)
+    os.chown(host.root / STORE.lstrip("/"), 998, 998)
+    host.process(88, ["/usr/local/bin/ollama", "serve"], "/usr/local/bin/ollama", status=SANDBOXED,
+                 env={"HOME": "/usr/share/ollama"}, mounts=MOUNTS_RW)
+    servers, findings = local_ai.scan(str(host.root))
+    assert servers[0]["model_store"] == STORE and "HOME" not in servers[0]["environment"]
+    assert [(item["pid"], item["path"]) for item in findings if item["kind"] == "writable_model"] == [(88, STORE)]
+    (host.root / "proc" / "88" / "mountinfo").write_text(MOUNTS_RW + mount_line(STORE, "ro"))
+    assert "writable_model" not in kinds(local_ai.scan(str(host.root))[1])
+
+
+def test_ollama_models_overrides_home():
+    assert local_ai.model_store({"OLLAMA_MODELS": "/models"}, "/root") == "/models"
+    assert local_ai.model_store({}, "/usr/share/ollama") == "/usr/share/ollama/.ollama/models"
+    assert local_ai.model_store({}, "") is None
