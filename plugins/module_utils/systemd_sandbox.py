@@ -41,7 +41,7 @@ HOME_ROOTS = ("/home", "/root", "/run/user")
 
 # Directives that take lists and accumulate over the unit and its drop-ins.
 LIST_DIRECTIVES = frozenset((
-    "CapabilityBoundingSet", "AmbientCapabilities", "ReadWritePaths", "NoExecPaths", "DeviceAllow",
+    "CapabilityBoundingSet", "AmbientCapabilities", "ReadWritePaths", "ReadOnlyPaths", "NoExecPaths", "DeviceAllow",
     "RestrictAddressFamilies", "SystemCallFilter",
 ))
 
@@ -101,6 +101,16 @@ def default_writable_paths(home, environment):
             if path not in paths and not any(path.startswith(p + "/") for p in paths):
                 paths.append(path)
     return paths
+
+
+def default_models_path(home, environment):
+    """Where Ollama keeps its models: OLLAMA_MODELS, else ~/.ollama/models of the service user (envconfig.Models)."""
+    configured = environment.get("OLLAMA_MODELS", "").strip().strip("\"'").strip()
+    if configured.startswith("/") and configured != "/":
+        return os.path.normpath(configured)
+    if home and home.startswith("/") and home != "/":
+        return os.path.join(os.path.normpath(home), ".ollama", "models")
+    return None
 
 
 def check_overrides(overrides):
@@ -172,8 +182,9 @@ def settings_errors(settings, prefix="service_sandbox_"):
 
 
 def directives(writable_paths, devices, capabilities=(), address_families=None, overrides=None,
-               home_protected=False):
-    """The sandbox as an ordered list of (directive, value) pairs."""
+               home_protected=False, read_only_paths=()):
+    """The sandbox as an ordered list of (directive, value) pairs. read_only_paths: paths below the writable
+    ones that the server may only read (its models, outside maintenance)."""
     if address_families is None:
         address_families = ["AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"]
     check_capabilities(capabilities)
@@ -197,6 +208,10 @@ def directives(writable_paths, devices, capabilities=(), address_families=None, 
         # '-': a path that does not exist yet does not stop the service from starting.
         pairs += [("ReadWritePaths", " ".join("-" + p for p in writable_paths)),
                   ("NoExecPaths", " ".join("-" + p for p in writable_paths))]
+    # The deeper path wins over the ReadWritePaths= above it: a read-only bind mount in the unit's namespace.
+    pairs += [("ReadOnlyPaths", "")]
+    if read_only_paths:
+        pairs += [("ReadOnlyPaths", " ".join("-" + p for p in read_only_paths))]
     pairs += [("PrivateTmp", "yes")]
     if devices:
         pairs += [("PrivateDevices", "no"), ("DevicePolicy", "closed"), ("DeviceAllow", "")]

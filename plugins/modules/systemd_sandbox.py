@@ -56,6 +56,15 @@ options:
         C(OLLAMA_MODELS).
     type: list
     elements: str
+  models_writable:
+    description:
+      - Let the server write its model store (C(OLLAMA_MODELS), else C(~/.ollama/models) of the service user),
+        to pull, create or delete models.
+      - By default the store is a C(ReadOnlyPaths=) of the unit even inside a writable home, so that a
+        compromised server cannot rewrite the weights it serves; Ollama starts and serves from a read-only
+        store, and a pull fails until a run with this option.
+    type: bool
+    default: false
   devices:
     description:
       - C(auto) allows the GPU device nodes present on the host, C(none) allows no device nodes, or a list of
@@ -124,6 +133,12 @@ writable_paths:
   type: list
   elements: str
   sample: [/usr/share/ollama]
+read_only_paths:
+  description: Paths below the writable ones that the server may only read (the model store).
+  returned: always
+  type: list
+  elements: str
+  sample: [/usr/share/ollama/.ollama/models]
 devices:
   description: DeviceAllow= entries written (empty means PrivateDevices=yes).
   returned: always
@@ -166,6 +181,7 @@ def main():
             dropin=dict(type="str", default="60-llmsec-sandbox.conf"),
             owner=dict(type="str", default="llmsec.hardening"),
             writable_paths=dict(type="list", elements="str"),
+            models_writable=dict(type="bool", default=False),
             devices=dict(type="raw", default="auto"),
             capabilities=dict(type="list", elements="str", default=[]),
             address_families=dict(type="list", elements="str",
@@ -200,22 +216,25 @@ def main():
         module.fail_json(msg="%s runs as root (User=%s). Run it as a dedicated user, as Ollama's install script "
                          "does (User=ollama), before sandboxing it." % (unit_name, user or "unset"))
 
+    home = ""
+    if not dynamic_user:
+        try:
+            home = pwd.getpwnam(user).pw_dir
+        except KeyError:
+            if params["writable_paths"] is None:  # its home is the default state directory
+                module.fail_json(msg="%s runs as user %s, who does not exist on this host" % (unit_name, user))
+    environment = systemd_env.parse_environment(props.get("Environment", ""))
     writable = params["writable_paths"]
     if writable is None:
-        home = ""
-        if not dynamic_user:
-            try:
-                home = pwd.getpwnam(user).pw_dir
-            except KeyError:
-                module.fail_json(msg="%s runs as user %s, who does not exist on this host" % (unit_name, user))
-        environment = systemd_env.parse_environment(props.get("Environment", ""))
         writable = systemd_sandbox.default_writable_paths(home, environment)
+    models = systemd_sandbox.default_models_path(home, environment)
+    read_only = [models] if models and not params["models_writable"] else []
 
     try:
         pairs = systemd_sandbox.directives(
             writable, devices, capabilities=params["capabilities"],
             address_families=params["address_families"], overrides=params["overrides"],
-            home_protected=systemd_sandbox.home_is_protected(writable))
+            home_protected=systemd_sandbox.home_is_protected(writable), read_only_paths=read_only)
     except systemd_sandbox.SandboxError as exc:
         module.fail_json(msg=to_native(exc))
 
@@ -226,7 +245,8 @@ def main():
     names = set(key for key, dummy in pairs)
     conflicts = systemd_sandbox.later_conflicts([(p, systemd_env.read_text(p)) for p in ordered], own_path, names)
 
-    result = dict(changed=False, dropin_path=own_path, user=user, writable_paths=writable, devices=devices,
+    result = dict(changed=False, dropin_path=own_path, user=user, writable_paths=writable,
+                  read_only_paths=read_only, devices=devices,
                   directives=[list(pair) for pair in pairs], conflicts=conflicts,
                   previous_existed=before is not None)
     if conflicts:

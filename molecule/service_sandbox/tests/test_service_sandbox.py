@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from scenario_helpers import assert_refused, inventory_host, run_role, unit_status
+from scenario_helpers import assert_refused, inventory_host, local_ai_findings, run_role, unit_status
 
 HOSTS = ["llmsec-service-sandbox", "llmsec-service-sandbox-trixie"]  # Debian 12 and 13
 DROPIN = "/etc/systemd/system/ollama.service.d/60-llmsec-sandbox.conf"
@@ -62,14 +62,32 @@ def test_exposure_score_drops(host):
 
 
 def test_ollama_still_works_in_its_sandbox(host):
-    # It writes its key and its store (a pull writes blobs and a manifest) and answers.
+    # It writes its key (its home is writable) and serves the model prepare pulled.
     assert host.file("/usr/share/ollama/.ollama/id_ed25519").exists
-    pulled = api(host, "/api/pull", {"model": "sandboxed:latest", "stream": False})
-    assert json.loads(pulled.splitlines()[-1])["status"] == "success", pulled
-    reply = json.loads(api(host, "/api/generate", {"model": "sandboxed:latest", "prompt": "hi", "stream": False}))
+    reply = json.loads(api(host, "/api/generate", {"model": "tiny:1b", "prompt": "hi", "stream": False}))
     assert reply["done"] is True and reply["response"]
-    manifest = "/usr/share/ollama/.ollama/models/manifests/registry.ollama.ai/library/sandboxed/latest"
-    assert host.file(manifest).exists
+
+
+def test_the_store_is_read_only_to_the_server_until_maintenance(host):
+    """A compromised server cannot rewrite the weights it serves: its store is a ReadOnlyPaths= of the unit, so
+    a pull fails as it does on a read-only store; a maintenance run lets a pull through and the next run makes
+    the store read-only again. The audit sees the store writable only during maintenance."""
+    store = "/usr/share/ollama/.ollama/models"
+    manifest = store + "/manifests/registry.ollama.ai/library/sandboxed/latest"
+    refused = json.loads(api(host, "/api/pull", {"model": "sandboxed:latest", "stream": False}))
+    assert "read-only file system" in refused["error"], refused
+    assert not host.file(manifest).exists and "writable_model" not in local_ai_findings(host)
+    try:
+        opened = run_role(host, {"service_sandbox_maintenance": True})
+        assert opened.returncode == 0, opened.stdout[-3000:]
+        pulled = json.loads(api(host, "/api/pull", {"model": "sandboxed:latest", "stream": False}))
+        assert pulled == {"status": "success"} and host.file(manifest).exists
+        assert [item["path"] for item in local_ai_findings(host)["writable_model"]] == [store]
+    finally:
+        closed = run_role(host, {})
+        assert closed.returncode == 0, closed.stdout[-3000:]
+    assert "error" in json.loads(api(host, "/api/pull", {"model": "sandboxed:latest", "stream": False}))
+    assert "writable_model" not in local_ai_findings(host)
 
 
 def test_dropin(host):

@@ -182,3 +182,23 @@ def test_role_defaults_pass():
 def test_each_broken_rule_names_its_variable(change, message):
     errors = sb.settings_errors(dict(ROLE_DEFAULTS, **change))
     assert len(errors) == 1 and errors[0].startswith(message), errors
+
+
+def test_the_model_store_is_read_only_inside_a_writable_home():
+    d = as_dict(sb.directives(["/usr/share/ollama"], [], read_only_paths=["/usr/share/ollama/.ollama/models"]))
+    assert d["ReadWritePaths"] == ["", "-/usr/share/ollama"]
+    assert d["ReadOnlyPaths"] == ["", "-/usr/share/ollama/.ollama/models"]
+    # in maintenance: only the reset, and the store is writable with the rest of the home
+    assert as_dict(sb.directives(["/usr/share/ollama"], []))["ReadOnlyPaths"] == [""]
+
+
+@pytest.mark.parametrize("home,environment,expected", [
+    ("/usr/share/ollama", {}, "/usr/share/ollama/.ollama/models"),
+    ("/usr/share/ollama/", {"OLLAMA_MODELS": "/srv/models/"}, "/srv/models"),
+    ("/usr/share/ollama", {"OLLAMA_MODELS": "'/srv/m'"}, "/srv/m"),       # envconfig strips quotes
+    ("/usr/share/ollama", {"OLLAMA_MODELS": "relative"}, "/usr/share/ollama/.ollama/models"),
+    ("", {}, None),
+    ("/", {}, None),
+])
+def test_default_models_path(home, environment, expected):
+    assert sb.default_models_path(home, environment) == expected
