@@ -4,7 +4,7 @@ import shlex
 
 import pytest
 
-from scenario_helpers import assert_refused, inventory_host, name, run_role
+from scenario_helpers import assert_refused, inventory_host, local_ai_findings, name, run_role
 
 HOSTS = ["llmsec-ollama-bind-host", "llmsec-ollama-bind-trixie"]  # Debian 12 and 13
 CLIENT = "llmsec-ollama-bind-client"
@@ -66,7 +66,45 @@ def test_systemd_holds_the_values(host):
     env = shlex.split(host.check_output("systemctl show ollama -p Environment --value"))
     assert "OLLAMA_HOST=127.0.0.1:%d" % PORT in env
     assert "OLLAMA_ORIGINS=https://chat.example.com" in env
-    assert "OLLAMA_DEBUG=1" in env  # the user's other settings survive
+    assert "OLLAMA_KEEP_ALIVE=10m" in env  # the user's other settings survive
+    # prepare's override.conf turned debug logging on; the managed drop-in turns it off
+    assert "OLLAMA_DEBUG=1" not in env and "OLLAMA_DEBUG=" in env and "OLLAMA_DEBUG_LOG_REQUESTS=" in env
+
+
+def prompt_leaks(host, secret):
+    """Where a prompt sent now ends up on disk: the service's journal, Ollama's request-log directories."""
+    body = '{"model": "tiny:1b", "prompt": "%s", "stream": false}' % secret
+    host.check_output("curl -sf -o /dev/null http://127.0.0.1:%s/api/generate -d %s", str(PORT), body)
+    places = []
+    if host.run("journalctl -u ollama -o cat --no-pager | grep -q %s", secret).rc == 0:
+        places.append("journal")
+    if host.run("grep -rqs %s /tmp/ollama-request-logs-*", secret).rc == 0:
+        places.append("request logs")
+    return places
+
+
+def test_debug_logging_off_by_default_prompts_stay_out_of_logs(host):
+    """Turn debug on again the way people do (a drop-in of their own): with ollama_bind_allow_debug the prompt
+    lands in the journal and in OLLAMA_DEBUG_LOG_REQUESTS' files, and the audit says so; a default run takes
+    both out (with a backup), the next prompt lands nowhere and the finding is gone."""
+    site = "/etc/systemd/system/ollama.service.d/80-site-debug.conf"
+    host.check_output("ollama pull tiny:1b")
+    host.run_test("printf '[Service]\\nEnvironment=OLLAMA_DEBUG=1 OLLAMA_DEBUG_LOG_REQUESTS=1\\n' > %s", site)
+    try:
+        allowed = run_role(host, {"ollama_bind_allow_debug": True})
+        assert allowed.returncode == 0, allowed.stdout[-3000:]
+        assert prompt_leaks(host, "before-%s" % name(host)) == ["journal", "request logs"]
+        assert local_ai_findings(host)["debug_logging"][0]["settings"] == [
+            "OLLAMA_DEBUG=1", "OLLAMA_DEBUG_LOG_REQUESTS=1"]
+
+        fixed = run_role(host, {})
+        assert fixed.returncode == 0, fixed.stdout[-3000:]
+        active = [line for line in host.file(site).content_string.splitlines() if not line.startswith("#")]
+        assert not any("OLLAMA_DEBUG" in line for line in active), active  # commented out, with a note
+        assert prompt_leaks(host, "after-%s" % name(host)) == []
+        assert "debug_logging" not in local_ai_findings(host)
+    finally:
+        host.run("rm -f %s %s.*~ && systemctl daemon-reload", site, site)
 
 
 def test_override_conf_fixed_with_backup(host):
