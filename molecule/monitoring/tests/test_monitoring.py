@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from grafana_queries import dashboard_queries
-from scenario_helpers import EPHEMERAL, assert_refused, inventory_host, run_role, wait_for
+from scenario_helpers import EPHEMERAL, ansible_module, assert_refused, inventory_host, run_role, wait_for
 
 HARDENED, EXPOSED, PROBE = "llmsec-mon-hardened", "llmsec-mon-exposed", "llmsec-mon-probe"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -77,6 +77,11 @@ def test_off_loopback_alert_fires_on_the_exposed_host_only():
     assert [alert for alert in alerts(HARDENED) if alert["state"] == "firing"] == []
 
 
+def test_known_risk_alert_fires_for_the_old_release():
+    wait_for(lambda: firing(EXPOSED, "LlmsecAIServerAtKnownRisk"), 90, "LlmsecAIServerAtKnownRisk firing")
+    assert not firing(HARDENED, "LlmsecAIServerAtKnownRisk")
+
+
 def test_gateway_down_alert_fires():
     wait_for(lambda: firing(EXPOSED, "LlmsecGatewayDown"), 90, "LlmsecGatewayDown firing")
 
@@ -91,15 +96,11 @@ def test_ollama_down_alert_fires_and_clears():
     wait_for(lambda: not firing(EXPOSED, "LlmsecOllamaDown"), 90, "LlmsecOllamaDown cleared")
 
 
-def ansible_module(host, module, args):
-    result = subprocess.run(["ansible", "-i", os.environ["MOLECULE_INVENTORY_FILE"], host, "-m", module, "-o"]
-                            + (["-a", json.dumps(args)] if args else []),
-                            capture_output=True, text=True, env=os.environ, check=False)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return json.loads(result.stdout.split(" => ", 1)[1])
-
-
 def test_local_ai_facts_reports_the_exposed_stand_in():
+    # a model loaded for good (keep_alive -1), as a busy server keeps them: its runner maps the blob
+    inventory_host(EXPOSED).check_output(
+        "curl -sf -o /dev/null http://127.0.0.1:11434/api/generate -d %s",
+        json.dumps({"model": "tiny:1b", "prompt": "hello", "stream": False, "keep_alive": -1}))
     exposed = ansible_module(EXPOSED, "llmsec.hardening.local_ai_facts", {})
     (server,) = [item for item in exposed["servers"] if item["role"] == "server"]
     assert server["kind"] == "ollama" and server["user"] == "ollama" and server["unit"] == "ollama.service"
@@ -107,6 +108,18 @@ def test_local_ai_facts_reports_the_exposed_stand_in():
     assert server["environment"]["OLLAMA_HOST"] == "0.0.0.0" and len(server["exe_sha256"]) == 64
     kinds = [(finding["kind"], finding.get("address")) for finding in exposed["findings"]]
     assert ("nonloopback_listener", "[::]:11434") in kinds
+    # what a real host of this shape shows: an old release, no sandbox, a loaded model in a writable store
+    assert server["version"] == "0.17.0"
+    by_kind = {}
+    for finding in exposed["findings"]:
+        by_kind.setdefault(finding["kind"], []).append(finding)
+    assert "CVE-2026-7482" in [finding["advisory"] for finding in by_kind["vulnerable_version"]]
+    assert by_kind["unsandboxed_service"][0]["missing"] == ["NoNewPrivileges", "a syscall filter"]
+    (runner,) = [item for item in exposed["servers"] if item["role"] == "runner"]
+    assert runner["models"] and runner["models"][0].startswith("/usr/share/ollama/.ollama/models/blobs/sha256-")
+    # the runner's mapped blob, and the server's store it could rewrite
+    assert sorted(finding["path"] for finding in by_kind["writable_model"]) == sorted(
+        runner["models"] + ["/usr/share/ollama/.ollama/models"])
     hardened = ansible_module(HARDENED, "llmsec.hardening.local_ai_facts", {})
     assert hardened["findings"] == [] and hardened["posture_score"] == 100
     assert hardened["ansible_facts"]["local_ai"]["servers"][0]["listeners"] == [{"address": "127.0.0.1",
@@ -147,6 +160,10 @@ def test_dashboard_queries_parse_with_promtool():
 @pytest.mark.parametrize("extra, message", [
     ({"monitoring_prometheus_address": "0.0.0.0"}, "monitoring_prometheus_address"),
     ({"monitoring_alert_for": {"ai_server_off_loopback": "soon"}}, "monitoring_alert_for"),
+    # a dict from before the alert existed replaces the default as a whole
+    ({"monitoring_alert_for": {"ai_server_off_loopback": "5m", "unapproved_model": "0m", "model_integrity": "0m",
+                               "auth_failures": "1m", "inference_spike": "10m", "gateway_down": "2m",
+                               "ollama_down": "2m"}}, "missing: ai_server_at_risk"),
 ])
 def test_bad_input_is_refused_before_the_host_changes(extra, message):
     host = inventory_host(HARDENED)
