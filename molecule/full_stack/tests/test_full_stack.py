@@ -98,7 +98,10 @@ def host_findings(report):
 def test_audit_flags_the_unhardened_host_only():
     report = run_audit(os.path.join(EPHEMERAL, "audit"))
     findings = host_findings(report)
-    assert "nonloopback_listener" in findings[OPEN], findings
+    # Ollama as its installer leaves it, on the host nothing manages: exposed, unsandboxed, with a store it can
+    # rewrite. The hardened hosts are clean because roles fixed these (service_sandbox, container_hardening's
+    # read-only mount), not because the stand-in hides them.
+    assert {"nonloopback_listener", "unsandboxed_service", "writable_model"} <= set(findings[OPEN]), findings
     assert findings[NATIVE] == [] and findings[CONTAINER] == [], findings
     # Clean is not blind: the scan saw Ollama on both, and their models were checked.
     entries = {entry["host"]: entry for entry in report["hosts"]}
