@@ -26,8 +26,8 @@ description:
     mode bits, its capabilities and the read-only mounts of its own mount namespace, where systemd's
     C(ReadOnlyPaths=) and a container's read-only volume are),
     C(wildcard_origins) (C(OLLAMA_ORIGINS) contains C(*)), C(docker_published_ai_port) (a C(docker-proxy)
-    publishing an AI port off loopback), C(debug_logging) (C(OLLAMA_DEBUG) or C(OLLAMA_DEBUG_LOG_REQUESTS) on:
-    prompts in the log or request bodies in a temporary directory), C(vulnerable_version) (an Ollama release
+    publishing an AI port off loopback), C(debug_logging) (C(OLLAMA_DEBUG) or C(OLLAMA_DEBUG_LOG_REQUESTS) on,
+    so prompts in the log or request bodies in a temporary directory), C(vulnerable_version) (an Ollama release
     that a published advisory with a fixed version affects, one finding per advisory; the table is data in
     the collection, module_utils/ollama_advisories.py, with the date it was last checked),
     C(unsandboxed_service) (a native server without C(NoNewPrivileges), a seccomp filter or an empty
