@@ -17,12 +17,19 @@ step() {
 }
 
 total_start=$(date +%s)
+# cold-build mostly waits on debootstrap's I/O (the CPU was 34 % idle while it ran after the static checks,
+# measured), so it runs beside them; its output is printed, and its result counted, at its step. The time
+# shown for that step is only what was left to wait.
+mkdir -p .build/logs
+tests/harness/cold-build.sh >.build/logs/cold-build.log 2>&1 &
+cold_pid=$!
+cold_build() { local rc=0; wait "$cold_pid" || rc=$?; cat .build/logs/cold-build.log; return "$rc"; }
 step ansible-lint   ansible-lint
 step syntax         tests/harness/syntax.sh
 step docs           python tools/role_docs.py --check
 step sanity         tests/harness/sanity.sh
 step unit           pytest -q -p no:cacheprovider tests/unit
-step cold-build     tests/harness/cold-build.sh
+step cold-build     cold_build
 step build          tests/harness/build-collection.sh
 step packaging      tests/harness/packaging.sh
 step molecule       tests/harness/run-scenarios.sh
