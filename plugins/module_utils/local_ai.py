@@ -18,9 +18,10 @@ import re
 import stat
 
 try:
-    from ansible_collections.llmsec.hardening.plugins.module_utils import ollama_advisories
+    from ansible_collections.llmsec.hardening.plugins.module_utils import ollama_advisories, ollama_env
 except ImportError:  # installed beside the monitoring timer's entry point
     import ollama_advisories
+    import ollama_env
 
 # (kind, test on the lowercased basenames of the executable and the first two
 # arguments, and on the whole command line). Order matters: the first match wins.
@@ -71,12 +72,11 @@ def _readlink(path):
         return None
 
 
-def sha256_file(path):
-    return read_executable(path)[0]
-
-
-def read_executable(path, want_hash=True):
-    """(sha256, build version) of an executable or script, in one read; None for what is not there."""
+def read_executable(path, want_hash=True, want_version=True):
+    """(sha256, build version) of an executable or script, in one read; None for what is not there or not
+    wanted (neither wanted: nothing is read)."""
+    if not want_hash and not want_version:
+        return None, None
     digest = hashlib.sha256()
     version, tail = None, b""
     try:
@@ -87,7 +87,7 @@ def read_executable(path, want_hash=True):
                     break
                 if want_hash:
                     digest.update(block)
-                if version is None:
+                if want_version and version is None:
                     match = BUILD_VERSION.search(tail + block)
                     if match:
                         version = match.group(1).decode("ascii")
@@ -174,14 +174,11 @@ def debug_settings(environment):
     OLLAMA_DEBUG (envconfig.LogLevel): a true bool or a positive integer is DEBUG (1) or TRACE (2) and more;
     OLLAMA_DEBUG_LOG_REQUESTS (envconfig.Bool): any non-empty value but a false bool."""
     found = []
-    debug = environment.get("OLLAMA_DEBUG", "").strip().strip("\"'").strip()
-    if debug:
-        if debug in ("1", "t", "T", "TRUE", "true", "True"):
-            found.append("OLLAMA_DEBUG=%s" % debug)
-        elif re.match(r"^[+]?0*[1-9][0-9]*$", debug):
-            found.append("OLLAMA_DEBUG=%s" % debug)
-    requests = environment.get("OLLAMA_DEBUG_LOG_REQUESTS", "").strip().strip("\"'").strip()
-    if requests and requests not in ("0", "f", "F", "FALSE", "false", "False"):
+    debug = ollama_env.env_value(environment, "OLLAMA_DEBUG")
+    if ollama_env.parse_bool(debug) or re.match(r"^[+]?0*[1-9][0-9]*$", debug):
+        found.append("OLLAMA_DEBUG=%s" % debug)
+    requests = ollama_env.env_value(environment, "OLLAMA_DEBUG_LOG_REQUESTS")
+    if requests and ollama_env.parse_bool(requests) is not False:
         found.append("OLLAMA_DEBUG_LOG_REQUESTS=%s" % requests)
     return found
 
@@ -209,16 +206,6 @@ def _environ(raw, keys=None):
         if sep and (key.decode("utf-8", "replace") in keys if keys else key.startswith(b"OLLAMA_")):
             env[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
     return env
-
-
-def model_store(environment, home):
-    """Where an Ollama server keeps its models (envconfig.Models): OLLAMA_MODELS, else $HOME/.ollama/models."""
-    configured = environment.get("OLLAMA_MODELS", "").strip().strip("\"'").strip()
-    if configured:
-        return configured
-    if home and home.startswith("/"):
-        return os.path.join(home, ".ollama", "models")
-    return None
 
 
 def _writable_by(path_stat, uid, gids, caps):
@@ -332,6 +319,7 @@ def scan(root="/", hash_executables=True, approved_digests=None):
                 listeners.append(table[inode])
         listeners = sorted({(item["address"], item["port"]) for item in listeners})
         unit, container = _unit_and_container(_read(os.path.join(base, "cgroup")))
+        raw_environ = _read(os.path.join(base, "environ"), "rb")
         if container is not None and container == host_container:
             container = None
         netns = _readlink(os.path.join(base, "ns", "net"))
@@ -340,14 +328,17 @@ def scan(root="/", hash_executables=True, approved_digests=None):
             "cmdline": cmdline, "role": "runner" if "runner" in cmdline[1:3] else "server",
             "listeners": [{"address": address, "port": port} for address, port in listeners],
             "models": models, "unit": unit, "container": container,
-            "environment": _environ(_read(os.path.join(base, "environ"), "rb")),
+            "environment": _environ(raw_environ),
             "complete": readable,
             "own_netns": bool(host_netns and netns and netns != host_netns),
         }
-        server["exe_sha256"], server["version"] = read_executable(os.path.join(base, "exe"), hash_executables)
+        # The release matters for Ollama only (its advisories); a llama-server it started takes its parent's.
+        ollama = kind == "ollama"
+        server["exe_sha256"], server["version"] = read_executable(os.path.join(base, "exe"), hash_executables, ollama)
         if INTERPRETERS.match(os.path.basename(exe)) and len(cmdline) > 1 and cmdline[1].startswith("/"):
             # A script server (and the stand-in of the tests): its version is in the script.
-            script_hash, script_version = read_executable(_in_process(root, base, cmdline[1]), hash_executables)
+            script_hash, script_version = read_executable(_in_process(root, base, cmdline[1]), hash_executables,
+                                                          ollama)
             server["version"] = server["version"] or script_version
             if hash_executables:
                 server["script"], server["script_sha256"] = cmdline[1], script_hash
@@ -361,9 +352,9 @@ def scan(root="/", hash_executables=True, approved_digests=None):
         mounts = _read(os.path.join(base, "mountinfo"))
         server["_mounts"] = mountinfo(mounts) if mounts else None
         server["_base"] = base
-        if kind == "ollama" and server["role"] == "server":
-            home = _environ(_read(os.path.join(base, "environ"), "rb"), keys=("HOME",)).get("HOME", "")
-            server["model_store"] = model_store(server["environment"], home)
+        if ollama and server["role"] == "server":
+            home = _environ(raw_environ, keys=("HOME",)).get("HOME", "")
+            server["model_store"] = ollama_env.models_dir(server["environment"], home)
         servers.append(server)
     by_pid = {server["pid"]: server for server in servers}
     for server in servers:

@@ -1,15 +1,18 @@
 # Copyright (c) 2026, llmsec.hardening contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Ollama's network settings: OLLAMA_HOST and OLLAMA_ORIGINS, as Ollama reads them.
+"""Ollama's settings as Ollama reads them (its envconfig package): OLLAMA_HOST, OLLAMA_ORIGINS, the model
+store, booleans.
 
-Pure Python, no Ansible imports: the filter plugins, the modules and the unit
-tests all use these functions, so a value is judged the same way everywhere.
+Pure Python, no Ansible imports: the filter plugins, the modules, local_ai (which roles copy to hosts:
+standard library only) and the unit tests all use these functions, so a value is judged the same way
+everywhere.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 
 DEFAULT_PORT = 11434
 
@@ -105,3 +108,27 @@ def origin_errors(origins):
         elif rest.count("*") > 1 or "*" in rest and not host.startswith("*.") and not rest.endswith(":*"):
             errors.append("%r: a wildcard is allowed only as a leading '*.' subdomain or a ':*' port" % origin)
     return errors
+
+
+def env_value(environment, key):
+    """envconfig.Var: the value with surrounding blanks and quotes taken off ('' when unset)."""
+    return (environment.get(key) or "").strip().strip("\"'").strip()
+
+
+def parse_bool(value):
+    """Go's strconv.ParseBool: True, False, or None for anything else."""
+    if value in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if value in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    return None
+
+
+def models_dir(environment, home):
+    """envconfig.Models: OLLAMA_MODELS as it is, else $HOME/.ollama/models; None without either."""
+    configured = env_value(environment, "OLLAMA_MODELS")
+    if configured:
+        return configured
+    if home and home.startswith("/"):
+        return os.path.join(home, ".ollama", "models")
+    return None

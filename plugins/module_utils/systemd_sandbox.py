@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.llmsec.hardening.plugins.module_utils import systemd_env
+from ansible_collections.llmsec.hardening.plugins.module_utils import ollama_env, systemd_env
 
 MARKER = systemd_env.MARKER
 
@@ -104,12 +104,13 @@ def default_writable_paths(home, environment):
 
 
 def default_models_path(home, environment):
-    """Where Ollama keeps its models: OLLAMA_MODELS, else ~/.ollama/models of the service user (envconfig.Models)."""
-    configured = environment.get("OLLAMA_MODELS", "").strip().strip("\"'").strip()
+    """Where Ollama keeps its models (ollama_env.models_dir) as an absolute path for ReadOnlyPaths=: a relative
+    OLLAMA_MODELS, or none, gives ~/.ollama/models of the service user; a home of / gives nothing."""
+    configured = ollama_env.env_value(environment, "OLLAMA_MODELS")
     if configured.startswith("/") and configured != "/":
         return os.path.normpath(configured)
-    if home and home.startswith("/") and home != "/":
-        return os.path.join(os.path.normpath(home), ".ollama", "models")
+    if home and home != "/":
+        return ollama_env.models_dir({}, os.path.normpath(home))
     return None
 
 

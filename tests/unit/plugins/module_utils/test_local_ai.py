@@ -452,6 +452,7 @@ def test_the_store_is_checked_with_no_model_loaded(host):
 
 
 def test_ollama_models_overrides_home():
-    assert local_ai.model_store({"OLLAMA_MODELS": "/models"}, "/root") == "/models"
-    assert local_ai.model_store({}, "/usr/share/ollama") == "/usr/share/ollama/.ollama/models"
-    assert local_ai.model_store({}, "") is None
+    from ansible_collections.llmsec.hardening.plugins.module_utils import ollama_env
+    assert ollama_env.models_dir({"OLLAMA_MODELS": "/models"}, "/root") == "/models"
+    assert ollama_env.models_dir({}, "/usr/share/ollama") == "/usr/share/ollama/.ollama/models"
+    assert ollama_env.models_dir({}, "") is None
