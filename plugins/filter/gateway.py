@@ -27,7 +27,11 @@ def gateway_config(settings):
     """settings: the role's values under the config's names. Returns the service's JSON config,
     with HS256 secrets replaced by the names of systemd credentials."""
     try:
-        keys = gp.parse_keys(settings.get("keys"))
+        mode = settings.get("auth", "jwt")
+        if mode not in gp.AUTH_MODES:
+            raise gp.PolicyError("auth_gateway_auth must be one of %s, not %r" % (", ".join(gp.AUTH_MODES), mode))
+        keys = gp.parse_keys(settings.get("keys")) if mode == "jwt" or settings.get("keys") else {}
+        gp.parse_identities(settings.get("identities") or {}, settings.get("identity_default_role") or "")
         gp.parse_role_actions(settings.get("role_actions"))
         for role, patterns in (settings.get("role_models") or {}).items():
             if role not in gp.ROLES:

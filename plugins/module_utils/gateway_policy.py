@@ -23,6 +23,11 @@ ALGORITHMS = ("EdDSA", "ES256", "RS256", "HS256")
 DEFAULT_MAX_TTL = 900
 DEFAULT_LEEWAY = 30
 DEFAULT_REGISTRY = "registry.ollama.ai"
+# How the gateway learns who asks: "jwt" checks a bearer token; "proxy" takes the
+# identity nginx authenticated (basic user, client certificate subject) from
+# IDENTITY_HEADER, which it trusts only on its Unix socket (only nginx can open it).
+AUTH_MODES = ("jwt", "proxy")
+IDENTITY_HEADER = "X-Llmsec-Identity"
 
 # What each role may do by default. "create_from_base" is create limited to
 # the allowed bases, with no uploaded files or adapters.
@@ -252,6 +257,52 @@ def validate_pattern(pattern, where):
     if not isinstance(pattern, str) or not pattern.strip() or any(ch.isspace() for ch in pattern):
         raise PolicyError("%s: %r is not a model name or pattern" % (where, pattern))
     return pattern.strip().lower()
+
+
+def parse_identities(identities, default_role=""):
+    """auth_gateway_identities: {identity: role | {role, models}} -> {identity: {role[, models]}}.
+    default_role ('' for none) is the role of an authenticated identity not listed."""
+    if default_role and default_role not in ROLES:
+        raise PolicyError("auth_gateway_identity_default_role must be '' or one of %s, not %r"
+                          % (", ".join(ROLES), default_role))
+    if not isinstance(identities, dict):
+        raise PolicyError("auth_gateway_identities must be a dict: identity -> role or {role, models}")
+    result = {}
+    for identity, entry in identities.items():
+        where = "auth_gateway_identities[%r]" % identity
+        control = isinstance(identity, str) and any(ord(ch) < 32 or ord(ch) == 127 for ch in identity)
+        if not isinstance(identity, str) or not identity.strip() or control:
+            raise PolicyError("%s: an identity is a non-empty name without control characters" % where)
+        if isinstance(entry, str):
+            entry = {"role": entry}
+        if not isinstance(entry, dict) or entry.get("role") not in ROLES:
+            raise PolicyError("%s: role must be one of %s" % (where, ", ".join(ROLES)))
+        unknown = sorted(set(entry) - {"role", "models"})
+        if unknown:
+            raise PolicyError("%s: unknown key(s) %s (role, models)" % (where, ", ".join(unknown)))
+        parsed = {"role": entry["role"]}
+        if entry.get("models") is not None:
+            if not isinstance(entry["models"], list):
+                raise PolicyError("%s.models must be a list of model patterns" % where)
+            parsed["models"] = [validate_pattern(pattern, where + ".models") for pattern in entry["models"]]
+        result[identity] = parsed
+    return result
+
+
+def identity_claims(identities, default_role, values):
+    """The claims of a request nginx authenticated: values are the IDENTITY_HEADER values
+    it carries (exactly one). Raises Denied(401) without one, Denied(403) for an identity
+    with no role."""
+    if len(values) != 1 or not values[0].strip():
+        raise Denied(401, "missing", "no authenticated identity")
+    identity = values[0].strip()
+    entry = identities.get(identity)
+    if entry is None:
+        if not default_role:
+            raise Denied(403, "identity", "%s has no role at this gateway" % identity)
+        entry = {"role": default_role}
+    claims = dict(entry, sub=identity)
+    return claims
 
 
 def parse_role_actions(role_actions):

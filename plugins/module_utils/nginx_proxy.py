@@ -44,9 +44,11 @@ def errors(s):
 
     check(_UPSTREAM.match(str(s.get("upstream", ""))), "upstream",
           "must be host:port or [ipv6]:port, got %r" % s.get("upstream"))
-    jwt_upstream = str(s.get("jwt_upstream", ""))
-    check(_UPSTREAM.match(jwt_upstream) or _UNIX.match(jwt_upstream), "jwt_upstream",
-          "must be host:port, [ipv6]:port or unix:/path, got %r" % s.get("jwt_upstream"))
+    gateway_upstream = str(s.get("gateway_upstream", ""))
+    check(_UPSTREAM.match(gateway_upstream) or _UNIX.match(gateway_upstream), "gateway_upstream",
+          "must be host:port, [ipv6]:port or unix:/path, got %r" % s.get("gateway_upstream"))
+    check(s.get("auth") != "jwt" or settings_check.truthy(s.get("gateway", True)), "gateway",
+          "must be true with nginx_tls_proxy_auth jwt (the gateway checks the tokens)")
     for variable in ("https_port", "http_port"):
         check(_port_ok(s.get(variable)), variable, "must be a port from 1 to 65535, got %r" % s.get(variable))
     check(settings_check.number(s.get("http_port")) != settings_check.number(s.get("https_port")), "http_port",

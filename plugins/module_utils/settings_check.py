@@ -25,6 +25,13 @@ def number(value, kind=int):
         return None
 
 
+def truthy(value):
+    """A boolean variable as Ansible may hand it over: a bool, or its text (true, yes, on, 1)."""
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("true", "yes", "on", "1")
+
+
 class Refusals(object):
     """Collects the messages: check(ok, variable, rule) adds "<prefix><variable> <rule>" when not ok."""
 

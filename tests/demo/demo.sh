@@ -95,6 +95,15 @@ docker exec "$PROBE" mkdir -p /opt/pki
 docker cp ".build/demo-pki/$HOST/ca.crt" "$PROBE:/opt/pki/ca.crt"
 https_code() { docker exec "$PROBE" curl -s -m 5 --cacert /opt/pki/ca.crt -o /dev/null -w '%{http_code}' "$@" "https://$HOST/api/version"; }
 echo "nginx_tls_proxy: https://$HOST/api/version from $PROBE (CA exported to .build/demo-pki): $(https_code) without credentials, $(https_code -u demo:demo-only-password) with"
+docker exec "$PROBE" curl -s -m 20 --cacert /opt/pki/ca.crt -u demo:demo-only-password -o /dev/null \
+  -d '{"model": "tiny:1b", "prompt": "What is in the quarterly report?", "stream": false}' "https://$HOST/api/generate"
+audit_line=$(docker exec "$HOST" tail -n 1 /var/log/llmsec-gateway/audit.log)
+echo "auth_gateway: a generate as demo, its audit line (prompt and answer as HMACs only):"
+echo "  $audit_line"
+case "$audit_line" in
+  *'"endpoint":"/api/generate"'*'"response_hmac":'*'"subject":"demo"'*) ;;
+  *) echo "demo: FAILED: the generate is not in the gateway's audit log"; exit 1 ;;
+esac
 grep -o '"msg": "[0-9]* blobs verified[^"]*"' .build/demo-site.log | sed 's/"msg": /model_integrity: /' || true
 
 if docker exec "$PROBE" curl -s -m 3 -o /dev/null "http://$HOST:11434/api/version"; then

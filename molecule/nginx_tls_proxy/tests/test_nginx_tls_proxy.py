@@ -1,9 +1,12 @@
 """Verify nginx_tls_proxy from a second container, as a client and as an attacker would."""
 
 import datetime
+import hashlib
+import hmac
 import json
 import os
 import subprocess
+import uuid
 
 import pytest
 from cryptography import x509
@@ -22,6 +25,8 @@ CONF = "/etc/nginx/conf.d/llmsec-ollama.conf"
 ALICE = "alice:alice-test-password"     # inference only
 BOB = "bob:bob-test-password"           # admin
 PKI = "/opt/pki"
+AUDIT_KEY = b"nginx-scenario-audit-key-0123456789abcdef"   # auth_gateway_audit_hmac_key of molecule.yml
+AUDIT_LOG = "/var/log/llmsec-gateway/audit.log"
 HERE = os.path.dirname(os.path.abspath(__file__))
 GENERATE = json.dumps({"model": "tiny:1b", "prompt": "Why is the sky blue?"})
 CHAT_SSE = json.dumps({"model": "tiny:1b", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
@@ -178,6 +183,71 @@ def test_flood_from_one_address_gets_429(client):
     codes = flood(client, BASIC)
     assert "429" in codes and "401" in codes, codes
     assert set(codes) == {"401", "429"}, codes
+
+
+# --- every request through the gateway, audited and metered (basic and mTLS) ----------
+
+def hmac_of(text):
+    return hmac.new(AUDIT_KEY, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def audited_generate(client, server, *auth):
+    """A generate with a prompt nobody sent before, from the client; returns (status, the answer's text,
+    the gateway's audit line for it found by the prompt's HMAC, the gateway's metrics)."""
+    prompt = "audit me %s" % uuid.uuid4()
+    body = json.dumps({"model": "tiny:1b", "prompt": prompt, "stream": False})
+    status, _headers, answer = curl(client, server, "/api/generate", "-d", body, *auth)
+    host = inventory_host(server)
+    wanted = hmac_of(prompt)
+    lines = [json.loads(line) for line in host.check_output("cat %s" % AUDIT_LOG).splitlines()]
+    matching = [line for line in lines if line.get("prompt_hmacs") == [wanted]]
+    assert len(matching) == 1, (wanted, lines[-3:])
+    assert prompt not in host.check_output("cat %s" % AUDIT_LOG)
+    metrics = host.check_output("curl -s http://127.0.0.1:9470/metrics")
+    return status, (json.loads(answer).get("response") if status == 200 else None), matching[0], metrics
+
+
+def client_address(client):
+    return client.check_output("hostname -I").split()[0]
+
+
+@pytest.mark.parametrize("server, auth, subject", [
+    (BASIC, ["-u", ALICE], "alice"),
+    (MTLS, client_cert("app1"), "CN=app1"),
+])
+def test_every_request_is_audited_with_hmacs_and_metered(client, server, auth, subject):
+    status, answer, record, metrics = audited_generate(client, server, *auth)
+    assert status == 200
+    assert record["subject"] == subject and record["role"] == "inference_consumer" and record["status"] == 200
+    assert record["response_hmac"] == hmac_of(answer)
+    assert record["client"] == client_address(client)
+    assert record["tokens"]["prompt"] > 0
+    assert 'llmsec_gateway_requests_total{endpoint="/api/generate",role="inference_consumer",status="200"}' \
+        in metrics
+
+
+@pytest.mark.parametrize("server, auth, admin_auth, spoofed", [
+    (BASIC, ["-u", ALICE], ["-u", BOB], "bob"),
+    (MTLS, client_cert("app1"), client_cert("ops"), "CN=ops"),
+])
+def test_a_client_cannot_name_its_own_identity(client, server, auth, admin_auth, spoofed):
+    """/api/show is open to every authenticated user at nginx and to model_admin only at the gateway:
+    the identity header the client sends (any letter case, twice) is replaced by nginx's."""
+    show = json.dumps({"model": "tiny:1b"})
+    assert curl(client, server, "/api/show", "-d", show, *admin_auth)[0] == 200
+    status, _headers, _body = curl(client, server, "/api/show", "-d", show, *auth,
+                                   "-H", "X-Llmsec-Identity: " + spoofed, "-H", "x-llmsec-identity: " + spoofed)
+    assert status == 403
+    last = json.loads(inventory_host(server).check_output("tail -n 1 %s" % AUDIT_LOG))
+    assert last["subject"] != spoofed and last["reason"] == "role" and last["status"] == 403
+
+
+def test_without_the_gateway_nginx_goes_straight_to_ollama():
+    """nginx_tls_proxy_gateway: false (the ACME host): no gateway, no identity header, Ollama direct."""
+    conf = inventory_host(ACME).file(CONF).content_string
+    assert "server 127.0.0.1:11434;" in conf and "llmsec-gateway" not in conf
+    assert 'proxy_set_header X-Llmsec-Identity "";' in conf
+    assert not inventory_host(ACME).file(AUDIT_LOG).exists
 
 
 # --- client certificates, Debian 13 ---------------------------------------------------

@@ -94,13 +94,25 @@ def load_key(key, config):
 class Settings:
     def __init__(self, config):
         try:
-            self.issuer = config["issuer"]
-            self.audience = config["audience"]
+            self.auth = config.get("auth", "jwt")
+            if self.auth not in gp.AUTH_MODES:
+                raise ConfigError("auth must be one of %s, not %r" % (", ".join(gp.AUTH_MODES), self.auth))
+            self.issuer = config.get("issuer")
+            self.audience = config.get("audience")
             self.max_ttl = int(config.get("max_ttl", gp.DEFAULT_MAX_TTL))
             self.leeway = int(config.get("leeway", gp.DEFAULT_LEEWAY))
-            self.keys = gp.parse_keys(config["keys"])
-            for key in self.keys.values():
-                key["object"] = load_key(key, config)
+            self.keys = {}
+            self.identities = gp.parse_identities(config.get("identities") or {},
+                                                  config.get("identity_default_role", ""))
+            self.identity_default_role = config.get("identity_default_role", "")
+            if self.auth == "jwt":
+                if not self.issuer or not self.audience:
+                    raise ConfigError("auth jwt needs issuer and audience")
+                self.keys = gp.parse_keys(config["keys"])
+                for key in self.keys.values():
+                    key["object"] = load_key(key, config)
+            elif not self.identities and not self.identity_default_role:
+                raise ConfigError("auth proxy needs identities or identity_default_role")
             self.policy = {
                 "role_actions": gp.parse_role_actions(config.get("role_actions")),
                 "role_models": {role: [gp.validate_pattern(p, "role_models." + role) for p in patterns]
@@ -313,6 +325,8 @@ class Gateway:
 
     # -- authentication ------------------------------------------------------
     def authenticate(self, request):
+        if self.settings.auth == "proxy":
+            return self.proxy_identity(request)
         header = request.headers.get("Authorization", "")
         scheme, _sep, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -335,6 +349,19 @@ class Gateway:
         return gp.check_claims(claims, time.time(), self.settings.issuer, self.settings.audience,
                                self.settings.max_ttl, self.settings.leeway)
 
+    def proxy_identity(self, request):
+        """auth proxy: the identity nginx authenticated, from the header nginx sets and
+        the client cannot (nginx replaces it). Trusted only on the Unix socket."""
+        if not self.on_unix_socket(request):
+            raise gp.Denied(401, "untrusted_transport", "identities are taken only on the gateway's socket")
+        return gp.identity_claims(self.settings.identities, self.settings.identity_default_role,
+                                  request.headers.getall(gp.IDENTITY_HEADER, []))
+
+    @staticmethod
+    def on_unix_socket(request):
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        return sock is not None and sock.family == socket.AF_UNIX
+
     # -- request handling ----------------------------------------------------
     async def handle(self, request):
         started = time.monotonic()
@@ -349,6 +376,8 @@ class Gateway:
                 claims = self.authenticate(request)
             except gp.Denied as denied:
                 self.metrics.auth_failures.labels(denied.reason).inc()
+                if denied.reason == "identity":
+                    record["subject"] = request.headers.get(gp.IDENTITY_HEADER)
                 raise
             role = claims["role"]
             record.update(subject=claims["sub"], role=role, jti=claims.get("jti"))
@@ -394,7 +423,7 @@ class Gateway:
             record["reason"] = denied.reason
             headers = None
             message = str(denied)
-            if status == 401:
+            if status == 401 and self.settings.auth == "jwt":
                 headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
                 message = UNAUTHORIZED
             elif status in (400, 403, 404, 413):
@@ -429,8 +458,7 @@ class Gateway:
         X-Forwarded-For is the truth; on TCP only from a trusted proxy."""
         peer = request.remote or ""
         forwarded = request.headers.get("X-Forwarded-For")
-        sock = request.transport.get_extra_info("socket") if request.transport else None
-        trusted = (sock is not None and sock.family == socket.AF_UNIX) or peer in self.settings.trusted_proxies
+        trusted = self.on_unix_socket(request) or peer in self.settings.trusted_proxies
         if forwarded and trusted:
             return forwarded.split(",")[-1].strip()
         return peer or "unix"

@@ -462,3 +462,110 @@ def test_a_body_that_does_not_arrive_gets_408(env):
 
     assert run(config, scenario).split()[1] == b"408"
     assert audit_lines(tmp_path)[-1]["reason"] == "body_timeout"
+
+
+def proxy_config(config):
+    """auth proxy: identities nginx authenticated (basic user, certificate subject), no keys."""
+    config = dict(config, auth="proxy", identities={
+        "alice": "inference_consumer", "CN=ops": "model_admin",
+        "carol": {"role": "inference_consumer", "models": ["tiny:*"]}})
+    for name in ("issuer", "audience", "keys"):
+        config.pop(name)
+    return config
+
+
+def run_on_socket(config, tmp_path, scenario):
+    """The gateway on a Unix socket (as systemd gives it to nginx), a fake Ollama on TCP."""
+    async def main():
+        fake = FakeOllama()
+        up = TestServer(fake.app)
+        await up.start_server()
+        config["upstream"] = str(up.make_url("")).rstrip("/")
+        gateway, app, _metrics = gw.build_apps(gw.Settings(config))
+        runner = web.AppRunner(app)
+        await runner.setup()
+        path = str(tmp_path / "api.sock")
+        await web.UnixSite(runner, path).start()
+        try:
+            async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=path)) as session:
+                return await scenario(session, gateway)
+        finally:
+            await runner.cleanup()
+            await up.close()
+    return asyncio.run(main())
+
+
+def test_proxy_mode_audits_and_meters_the_identity_nginx_authenticated(env, tmp_path):
+    tmp, config = env
+    config = proxy_config(config)
+
+    async def scenario(session, gateway):
+        results = {}
+        body = {"model": "llama3.2", "prompt": PROMPT, "stream": False}
+
+        async def call(name, path, identity=None, headers=(), payload=None):
+            payload = body if payload is None else payload
+            hdrs = list(headers)
+            if identity is not None:
+                hdrs.append((gp.IDENTITY_HEADER, identity))
+            async with session.post("http://localhost" + path, json=payload, headers=hdrs) as resp:
+                results[name] = resp.status, await resp.read()
+
+        await call("alice", "/api/generate", "alice")
+        await call("admin pull", "/api/pull", "CN=ops", payload={"model": "tiny:1b"})
+        await call("alice pull", "/api/pull", "alice", payload={"model": "tiny:1b"})
+        await call("carol other model", "/api/generate", "carol")
+        await call("stranger", "/api/generate", "mallory")
+        await call("no identity", "/api/generate")
+        # A bearer token means nothing in proxy mode, and two identities are none.
+        await call("token only", "/api/generate", headers=[("Authorization", "Bearer " + token())])
+        await call("two identities", "/api/generate", "alice", headers=[(gp.IDENTITY_HEADER, "CN=ops")])
+        results["metrics"] = gateway.metrics.render().decode()
+        return results
+
+    results = run_on_socket(config, tmp_path, scenario)
+    assert results["alice"][0] == 200
+    assert results["admin pull"][0] == 200
+    assert results["alice pull"][0] == 403
+    assert results["carol other model"][0] == 403
+    assert results["stranger"][0] == 403
+    assert results["no identity"][0] == 401
+    assert results["token only"][0] == 401
+    assert results["two identities"][0] == 401
+    lines = audit_lines(tmp)
+    first = lines[0]
+    assert first["subject"] == "alice" and first["role"] == "inference_consumer" and first["status"] == 200
+    assert first["prompt_hmacs"] == [gp.hmac_hex(b"a" * 48, PROMPT)]
+    assert first["response_hmac"] == gp.hmac_hex(b"a" * 48, "fine")
+    assert first["tokens"] == {"prompt": 5, "completion": 1}
+    assert [line["status"] for line in lines] == [200, 200, 403, 403, 403, 401, 401, 401]
+    assert lines[4]["subject"] == "mallory" and lines[4]["reason"] == "identity"
+    assert 'llmsec_gateway_requests_total{endpoint="/api/generate",role="inference_consumer",status="200"} 1.0' \
+        in results["metrics"]
+    assert 'llmsec_gateway_auth_failures_total{reason="identity"} 1.0' in results["metrics"]
+
+
+def test_proxy_mode_trusts_the_identity_only_on_the_socket(env):
+    _tmp, config = env
+    config = proxy_config(config)
+
+    async def scenario(client, _gateway, _fake):
+        async with client.post("/api/generate", json={"model": "x", "prompt": "p"},
+                               headers={gp.IDENTITY_HEADER: "CN=ops"}) as resp:
+            return resp.status
+
+    assert run(config, scenario) == 401
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"auth": "proxy", "identities": {}}, "needs identities"),
+    ({"auth": "proxy", "identities": {"bob": "root"}}, "role must be one of"),
+    ({"auth": "proxy", "identities": {"bob\n": "auditor"}}, "control characters"),
+    ({"auth": "proxy", "identities": {"bob": {"role": "auditor", "model": ["x"]}}}, "unknown key"),
+    ({"auth": "proxy", "identity_default_role": "admin"}, "identity_default_role"),
+    ({"auth": "both"}, "auth must be one of"),
+])
+def test_bad_proxy_configuration_is_refused(env, change, message):
+    _tmp, config = env
+    with pytest.raises(gw.ConfigError, match=message):
+        gw.Settings(dict(config, **change))

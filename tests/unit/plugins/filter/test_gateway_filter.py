@@ -39,7 +39,17 @@ def test_credentials_hold_the_secrets():
     (dict(role_models={"auditor": ["a b"]}), "auth_gateway_role_models.auditor"),
     (dict(create_bases=[""]), "auth_gateway_create_bases"),
     (dict(role_actions={"auditor": ["pull", "fly"]}), "unknown action"),
+    (dict(auth="basic"), "auth_gateway_auth must be one of"),
+    (dict(auth="proxy", identities={"alice": "admin"}), r"auth_gateway_identities\['alice'\]: role"),
+    (dict(auth="proxy", identities={"alice": {"role": "auditor", "models": ["a b"]}}),
+     r"auth_gateway_identities\['alice'\].models"),
+    (dict(auth="proxy", identity_default_role="root"), "auth_gateway_identity_default_role"),
 ])
 def test_bad_settings_are_refused(changes, message):
     with pytest.raises(AnsibleFilterError, match=message):
         gateway_config(settings(**changes))
+
+
+def test_proxy_mode_needs_no_keys():
+    config = gateway_config(settings(auth="proxy", keys=[], identities={"CN=app1": "inference_consumer"}))
+    assert config["keys"] == [] and config["identities"] == {"CN=app1": "inference_consumer"}

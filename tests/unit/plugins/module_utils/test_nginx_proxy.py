@@ -5,7 +5,7 @@ import pytest
 from ansible_collections.llmsec.hardening.plugins.module_utils import nginx_proxy
 
 GOOD = {
-    "upstream": "127.0.0.1:11434", "jwt_upstream": "unix:/run/llmsec-gateway/api.sock", "https_port": 443,
+    "upstream": "127.0.0.1:11434", "gateway_upstream": "unix:/run/llmsec-gateway/api.sock", "gateway": True, "https_port": 443,
     "http_port": 80, "server_names": ["ollama.example.com", "*.ai.example.com"], "ip_addresses": ["192.0.2.1", "::1"],
     "auth": "basic", "basic_users": [{"name": "ops", "password": "s3cret"}], "mtls_clients": [],
     "cert_source": "internal", "certificate": "", "private_key": "", "certificate_path": "", "private_key_path": "",
@@ -24,7 +24,8 @@ def test_sound_settings_pass():
 
 @pytest.mark.parametrize("change, variable", [
     ({"upstream": "localhost"}, "nginx_tls_proxy_upstream "),
-    ({"jwt_upstream": "unix:relative"}, "nginx_tls_proxy_jwt_upstream "),
+    ({"gateway_upstream": "unix:relative"}, "nginx_tls_proxy_gateway_upstream "),
+    ({"auth": "jwt", "gateway": False}, "nginx_tls_proxy_gateway "),
     ({"https_port": 70000}, "nginx_tls_proxy_https_port "),
     ({"http_port": 443}, "nginx_tls_proxy_http_port must differ"),
     ({"server_names": []}, "nginx_tls_proxy_server_names "),
