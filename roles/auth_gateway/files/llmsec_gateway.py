@@ -380,7 +380,9 @@ class Gateway:
                     record["subject"] = request.headers.get(gp.IDENTITY_HEADER)
                 raise
             role = claims["role"]
-            record.update(subject=claims["sub"], role=role, jti=claims.get("jti"))
+            record.update(subject=claims["sub"], role=role)
+            if claims.get("jti"):
+                record["jti"] = claims["jti"]
             now = time.monotonic()
             wait = self.request_buckets.get(claims["sub"], now).take(now)
             if wait:
