@@ -376,10 +376,12 @@ def ufw_local_access_block(access, family):
     """The lines that before.rules (ipv4) or before6.rules (ipv6) gets: a chain that lets the allowed users'
     new connections to the ports on loopback through and resets every other one. Matched on the original
     destination (conntrack), so that a connection Docker's NAT rewrote to a container is judged too."""
+    # before6.rules names ufw's chains ufw6-*.
+    output = "ufw6-before-output" if family == "ipv6" else "ufw-before-output"
     lines = [BLOCK_BEGIN, ":%s - [0:0]" % LOCAL_CHAIN]
     for port in access["ports"]:
-        lines.append("-A ufw-before-output -p tcp -m conntrack --ctstate NEW --ctorigdst %s --ctorigdstport %s "
-                     "-j %s" % (LOOPBACK[family], port, LOCAL_CHAIN))
+        lines.append("-A %s -p tcp -m conntrack --ctstate NEW --ctorigdst %s --ctorigdstport %s "
+                     "-j %s" % (output, LOOPBACK[family], port, LOCAL_CHAIN))
     for uid in access["uids"]:
         lines.append("-A %s -m owner --uid-owner %d -j RETURN" % (LOCAL_CHAIN, uid))
     lines.append("-A %s -j REJECT --reject-with tcp-reset" % LOCAL_CHAIN)
@@ -422,3 +424,9 @@ def nft_local_access_rules(access, ipv6=True):
                      "meta skuid != { %s } counter reject with tcp reset comment \"llmsec:local-access\""
                      % (family, address, ports, allowed))
     return rules
+
+
+def ufw_local_access_file(text, access, family):
+    """before.rules (family ipv4) or before6.rules (ipv6) as it must be: with the block when access is given,
+    without it when access is None (the control switched off)."""
+    return merge_local_access_block(text, ufw_local_access_block(access, family) if access else [])

@@ -220,8 +220,7 @@ COMMIT
 
 
 def test_local_access_resolves_users_and_ports():
-    access = fw.local_access([11434, "11434"], ["ollama", "www-data", "ollama"],
-                                   {"ollama": 998, "www-data": 33})
+    access = fw.local_access([11434, "11434"], ["ollama", "www-data", "ollama"], {"ollama": 998, "www-data": 33})
     assert access == {"ports": ["11434"], "uids": [33, 998], "errors": []}
 
 
@@ -253,7 +252,15 @@ def test_ufw_block_goes_before_ufws_loopback_accept_and_replaces_itself():
     assert again == merged
     assert fw.merge_local_access_block(merged, []) == fw.merge_local_access_block(UFW_BEFORE, [])
     six = fw.ufw_local_access_block(access, "ipv6")
-    assert "--ctorigdst ::1/128" in six[2]
+    assert six[2].startswith("-A ufw6-before-output ") and "--ctorigdst ::1/128" in six[2]
+
+
+def test_ufw_file_takes_the_block_out_when_the_control_is_off():
+    access = fw.local_access([11434], ["ollama"], {"ollama": 998})
+    on = fw.ufw_local_access_file(UFW_BEFORE, access, "ipv4")
+    assert fw.BLOCK_BEGIN in on and "--uid-owner 998" in on
+    assert fw.ufw_local_access_file(on, {}, "ipv4") == UFW_BEFORE
+    assert fw.ufw_local_access_file(UFW_BEFORE, {}, "ipv4") == UFW_BEFORE
 
 
 def test_ufw_block_refuses_a_file_of_another_shape():
