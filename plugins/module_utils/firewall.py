@@ -384,7 +384,8 @@ def ufw_local_access_block(access, family):
                      "-j %s" % (output, LOOPBACK[family], port, LOCAL_CHAIN))
     for uid in access["uids"]:
         lines.append("-A %s -m owner --uid-owner %d -j RETURN" % (LOCAL_CHAIN, uid))
-    lines.append("-A %s -j REJECT --reject-with tcp-reset" % LOCAL_CHAIN)
+    # the tcp-reset of REJECT is only valid in a rule that matches tcp itself
+    lines.append("-A %s -p tcp -j REJECT --reject-with tcp-reset" % LOCAL_CHAIN)
     lines.append(BLOCK_END)
     return lines
 

@@ -246,7 +246,7 @@ def test_ufw_block_goes_before_ufws_loopback_accept_and_replaces_itself():
     assert lines.index(":llmsec-local-access - [0:0]") > lines.index(":ufw-not-local - [0:0]")
     assert lines[jump + 1:jump + 4] == ["-A llmsec-local-access -m owner --uid-owner 33 -j RETURN",
                                         "-A llmsec-local-access -m owner --uid-owner 998 -j RETURN",
-                                        "-A llmsec-local-access -j REJECT --reject-with tcp-reset"]
+                                        "-A llmsec-local-access -p tcp -j REJECT --reject-with tcp-reset"]
     # applying it again, or with other users, replaces the block; an empty block takes it out
     again = fw.merge_local_access_block(merged, fw.ufw_local_access_block(access, "ipv4"))
     assert again == merged
