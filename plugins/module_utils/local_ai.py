@@ -558,46 +558,49 @@ def local_user_can_connect(address, port, timeout=1.5):
 
 
 def _loopback_targets(address):
-    """The loopback address a local user would use to reach a listener on address, or None."""
-    if address in ("0.0.0.0", "127.0.0.1") or address.startswith("127."):
-        return "127.0.0.1" if address == "0.0.0.0" else address
-    if address in ("::", "::1"):
-        return "::1"
-    return None
+    """The loopback addresses a local user would use to reach a listener on address."""
+    if address == "0.0.0.0":
+        return ["127.0.0.1"]
+    if address == "::":  # dual-stack unless IPV6_V6ONLY, and ::1 may not exist (IPv6 off on lo)
+        return ["127.0.0.1", "::1"]
+    if address == "::1" or address.startswith("127."):
+        return [address]
+    return []
 
 
 def local_access_findings(servers, proxies):
     """local_access_open: an Ollama server (native, or a container port Docker publishes) that any local user
-    reaches on loopback, tried as nobody. Only as root (local_user_can_connect); backend independent."""
+    reaches on loopback, tried as nobody; one finding per server or publish, with every address that let nobody
+    in. Only as root (local_user_can_connect); independent of the firewall in use."""
     targets = []
     for server in servers:
         if server["kind"] != "ollama" or server["role"] != "server" or server.get("own_netns"):
             continue
-        for listener in server["listeners"]:
-            address = _loopback_targets(listener["address"])
-            if address:
-                targets.append((server["pid"], "ollama", address, listener["port"]))
+        addresses = [(address, listener["port"]) for listener in server["listeners"]
+                     for address in _loopback_targets(listener["address"])]
+        targets.append((server["pid"], addresses))
     for cmdline in proxies:
         args = dict(zip(cmdline[1::2], cmdline[2::2])) if len(cmdline) > 2 else {}
         args = {key.lstrip("-"): value for key, value in args.items()}
-        address = _loopback_targets(args.get("host-ip", ""))
         try:
             published, inside = int(args.get("host-port", "0")), int(args.get("container-port", "0"))
         except ValueError:
             continue
-        if address and "ollama" in (AI_PORTS.get(inside), AI_PORTS.get(published)):
-            targets.append((None, "ollama", address, published))
+        if "ollama" in (AI_PORTS.get(inside), AI_PORTS.get(published)):
+            targets.append((None, [(address, published) for address in _loopback_targets(args.get("host-ip", ""))]))
     found, seen = [], set()
-    for pid, kind, address, port in targets:
-        if (address, port) in seen:
-            continue
-        seen.add((address, port))
-        if local_user_can_connect(address, port) is True:
+    for pid, addresses in targets:
+        opened = []
+        for address, port in addresses:
+            if (address, port) not in seen:
+                seen.add((address, port))
+                if local_user_can_connect(address, port) is True:
+                    opened.append(host_port(address, port))
+        if opened:
             found.append({"kind": "local_access_open", "severity": KINDS_SEVERITY["local_access_open"],
-                          "pid": pid, "server": kind, "address": host_port(address, port),
-                          "message": "any local user (tried as nobody) connects to %s on %s: a local process "
-                                     "skips the proxy's authentication, budgets and audit" % (
-                                         kind, host_port(address, port)),
+                          "pid": pid, "server": "ollama", "address": opened[0], "addresses": opened,
+                          "message": "any local user (tried as nobody) connects to ollama on %s: a local process "
+                                     "skips the proxy's authentication, budgets and audit" % ", ".join(opened),
                           "fix": "let only the proxy's and the server's users through "
                                  "(llmsec.hardening.firewall, firewall_local_access_control)"})
     return found

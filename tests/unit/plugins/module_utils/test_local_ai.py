@@ -466,24 +466,28 @@ def test_ollama_models_overrides_home():
 
 def test_local_access_open_when_nobody_connects(host, monkeypatch):
     tried = []
-    monkeypatch.setattr(local_ai, "local_user_can_connect", lambda address, port: tried.append((address, port)) or True)
+    monkeypatch.setattr(local_ai, "local_user_can_connect",
+                        lambda address, port: tried.append((address, port)) or address != "::1")
     host.process(20, ["/usr/local/bin/ollama", "serve"], "/usr/local/bin/ollama",
-                 tcp=[tcp_line("0100007F", 11434, "31")], tcp6=[tcp_line("00000000000000000000000001000000", 11434,
-                                                                         "32")],
-                 fds=["socket:[31]", "socket:[32]"], status="NoNewPrivs:\t1\nSeccomp:\t2\nCapEff:\t0\n")
+                 tcp6=[tcp_line("00000000000000000000000000000000", 11434, "32")],
+                 fds=["socket:[32]"], status="NoNewPrivs:\t1\nSeccomp:\t2\nCapEff:\t0\n")
     # a runner and a server in its own network namespace (a container's) are not tried; Docker's loopback publish is
     host.process(21, ["/usr/local/bin/ollama", "runner", "--port", "40000"], "/usr/local/bin/ollama",
                  tcp=[tcp_line("0100007F", 40000, "33")], fds=["socket:[33]"])
+    host.process(22, ["/usr/local/bin/ollama", "serve"], "/usr/local/bin/ollama",
+                 tcp=[tcp_line("00000000", 11434, "34")], fds=["socket:[34]"], netns="4026532999")
     host.process(30, ["/usr/bin/docker-proxy", "-proto", "tcp", "-host-ip", "127.0.0.1", "-host-port", "11435",
                       "-container-ip", "172.17.0.2", "-container-port", "11434"], "/usr/bin/docker-proxy", uid=0)
+    os.makedirs(host.root / "proc" / "1" / "ns")
+    os.symlink("net:[4026531992]", host.root / "proc" / "1" / "ns" / "net")
     servers, findings = local_ai.scan(str(host.root))
+    # a dual-stack [::] listener: both loopbacks tried (::1 may not even exist), one finding per server
     assert tried == [("127.0.0.1", 11434), ("::1", 11434), ("127.0.0.1", 11435)]
-    opened = [item for item in findings if item["kind"] == "local_access_open"]
-    assert sorted(item["address"] for item in opened) == ["127.0.0.1:11434", "127.0.0.1:11435", "[::1]:11434"]
-    native = next(item for item in opened if item["address"] == "127.0.0.1:11434")
-    assert native["severity"] == "medium" and native["pid"] == 20 and "firewall_local_access_control" in \
-        native["fix"] and "llmsec.hardening.firewall" in native["fix"]
-    assert local_ai.posture_score(findings) == 100 - 3 * 10
+    opened = sorted((item for item in findings if item["kind"] == "local_access_open"), key=lambda item: item["address"])
+    assert [(item["pid"], item["addresses"]) for item in opened] == [(20, ["127.0.0.1:11434"]),
+                                                                     (None, ["127.0.0.1:11435"])]
+    assert opened[0]["severity"] == "medium" and "llmsec.hardening.firewall" in opened[0]["fix"] and \
+        "firewall_local_access_control" in opened[0]["fix"]
 
 
 @pytest.mark.parametrize("answer", [False, None])
