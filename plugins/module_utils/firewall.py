@@ -328,3 +328,106 @@ def plan_ufw(existing, rules, purge_unmanaged):
             delete.append(entry)
     add = [r for r in rules if r["id"] not in present]
     return {"delete": delete, "add": add, "kept": sorted(present)}
+
+
+# --- local access to the Ollama port (loopback is not access control) ---------------------------------------
+
+LOCAL_CHAIN = "llmsec-local-access"
+BLOCK_BEGIN = "# BEGIN llmsec.hardening local access (role firewall): do not edit, the role rewrites it"
+BLOCK_END = "# END llmsec.hardening local access"
+LOOPBACK = {"ipv4": "127.0.0.0/8", "ipv6": "::1/128"}
+
+
+def local_access(ports, users, uids):
+    """Which local users may open a connection to the Ollama ports on loopback.
+
+    ``ports``: the ports (firewall_local_access_ports); ``users``: the allowed user names
+    (firewall_local_access_users); ``uids``: {name: uid} as resolved on the host (getent), a missing
+    name being a user that does not exist there. Returns {ports, uids, errors}; errors name the variable."""
+    errors = []
+    parsed = []
+    for value in ports or []:
+        try:
+            low, high = parse_port(value)
+        except ValueError as exc:
+            errors.append("firewall_local_access_ports: %s" % exc)
+            continue
+        if port_text(low, high) not in parsed:
+            parsed.append(port_text(low, high))
+    if not parsed:
+        errors.append("firewall_local_access_ports must name the port(s) Ollama listens on, got %r" % (ports,))
+    if not users:
+        errors.append("firewall_local_access_users must not be empty: the proxy and Ollama itself need the port")
+    allowed = []
+    for user in users or []:
+        if not isinstance(user, str) or not _USER_RE.match(user):
+            errors.append("firewall_local_access_users: %r is not a user name" % (user,))
+        elif user not in uids:
+            errors.append("firewall_local_access_users: no user %s on this host" % user)
+        elif int(uids[user]) not in allowed:
+            allowed.append(int(uids[user]))
+    return {"ports": parsed, "uids": sorted(allowed), "errors": errors}
+
+
+_USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}\$?$")
+
+
+def ufw_local_access_block(access, family):
+    """The lines that before.rules (ipv4) or before6.rules (ipv6) gets: a chain that lets the allowed users'
+    new connections to the ports on loopback through and resets every other one. Matched on the original
+    destination (conntrack), so that a connection Docker's NAT rewrote to a container is judged too."""
+    # before6.rules names ufw's chains ufw6-*.
+    output = "ufw6-before-output" if family == "ipv6" else "ufw-before-output"
+    lines = [BLOCK_BEGIN, ":%s - [0:0]" % LOCAL_CHAIN]
+    for port in access["ports"]:
+        lines.append("-A %s -p tcp -m conntrack --ctstate NEW --ctorigdst %s --ctorigdstport %s "
+                     "-j %s" % (output, LOOPBACK[family], port, LOCAL_CHAIN))
+    for uid in access["uids"]:
+        lines.append("-A %s -m owner --uid-owner %d -j RETURN" % (LOCAL_CHAIN, uid))
+    # the tcp-reset of REJECT is only valid in a rule that matches tcp itself
+    lines.append("-A %s -p tcp -j REJECT --reject-with tcp-reset" % LOCAL_CHAIN)
+    lines.append(BLOCK_END)
+    return lines
+
+
+def merge_local_access_block(text, block):
+    """before.rules with the managed block put in (or replaced, or taken out when block is empty).
+
+    It goes right after ufw's '# End required lines' of the *filter table: after the chain declarations,
+    before '-A ufw-before-output -o lo -j ACCEPT', which would accept loopback first. Raises ValueError
+    when the file does not have that shape."""
+    lines = text.splitlines()
+    if BLOCK_BEGIN in lines:
+        start = lines.index(BLOCK_BEGIN)
+        if BLOCK_END not in lines[start:]:
+            raise ValueError("its managed block has a BEGIN line and no END line")
+        end = lines.index(BLOCK_END, start)
+        del lines[start:end + 1]
+    try:
+        table = lines.index("*filter")
+        anchor = next(index for index in range(table, len(lines))
+                      if lines[index].strip() == "# End required lines")
+    except (ValueError, StopIteration):
+        raise ValueError("it has no '*filter' table with ufw's '# End required lines' marker")
+    lines[anchor + 1:anchor + 1] = list(block)
+    return "\n".join(lines) + "\n"
+
+
+def nft_local_access_rules(access, ipv6=True):
+    """The nftables output-chain rules of the same policy (meta skuid is the socket owner's uid)."""
+    ports = ", ".join(port.replace(":", "-") for port in access["ports"])
+    allowed = ", ".join(str(uid) for uid in access["uids"])
+    rules = []
+    for family, address in (("ip", LOOPBACK["ipv4"]), ("ip6", LOOPBACK["ipv6"])):
+        if family == "ip6" and not ipv6:
+            continue
+        rules.append("ct state new ct original %s daddr %s meta l4proto tcp ct original proto-dst { %s } "
+                     "meta skuid != { %s } counter reject with tcp reset comment \"llmsec:local-access\""
+                     % (family, address, ports, allowed))
+    return rules
+
+
+def ufw_local_access_file(text, access, family):
+    """before.rules (family ipv4) or before6.rules (ipv6) as it must be: with the block when access is given,
+    without it when access is None (the control switched off)."""
+    return merge_local_access_block(text, ufw_local_access_block(access, family) if access else [])

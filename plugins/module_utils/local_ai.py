@@ -15,6 +15,7 @@ import hashlib
 import ipaddress
 import os
 import re
+import socket
 import stat
 
 try:
@@ -48,13 +49,14 @@ KINDS_SEVERITY = {
     "nonloopback_listener": "high", "docker_published_ai_port": "high", "unapproved_model_loaded": "high",
     "wildcard_origins": "high", "vulnerable_version": "high", "running_as_root": "medium",
     "writable_model": "medium", "debug_logging": "medium", "unsandboxed_service": "medium",
-    "scan_incomplete": "info",
+    "local_access_open": "medium", "scan_incomplete": "info",
 }
 TCP_LISTEN = "0A"
 # Go's buildinfo keeps the link flags, and Ollama's release builds set the version with one:
 # -X=github.com/ollama/ollama/version.Version=0.12.3 (.github/workflows/release.yaml).
 BUILD_VERSION = re.compile(rb"ollama/ollama/version\.Version=v?([0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.]+)?)")
 CAP_DAC_OVERRIDE, CAP_FOWNER = 1, 3
+NOBODY = 65534
 
 
 def _read(path, mode="r"):
@@ -369,6 +371,7 @@ def scan(root="/", hash_executables=True, approved_digests=None):
         for name in [key for key in server if key.startswith("_")]:
             del server[name]
     findings.extend(proxy_findings(proxies))
+    findings.extend(local_access_findings(servers, proxies))
     findings.sort(key=lambda item: (-SEVERITY_ORDER[item["severity"]], item["kind"], item.get("pid") or 0))
     return servers, findings
 
@@ -517,6 +520,89 @@ def proxy_findings(proxies):
                           "message": "Docker publishes %s's port %d on %s, which bypasses ufw" % (
                               kind, container_port, host_port(host_ip, published)),
                           "fix": "publish on 127.0.0.1 (container_hardening does) and filter DOCKER-USER (firewall)"})
+    return found
+
+
+def local_user_can_connect(address, port, timeout=1.5):
+    """Whether an unprivileged local user (nobody) can open a TCP connection to address:port.
+
+    A child process drops every group and becomes uid/gid 65534, then connects; its exit code tells. True:
+    connected; False: refused or timed out; None: no answer possible (not root, or no CAP_SETUID, as in the
+    monitoring timer's sandbox). Whatever the firewall in use, this asks the kernel the question that matters."""
+    if os.geteuid() != 0:
+        return None
+    pid = os.fork()
+    if pid == 0:  # the child never returns into the caller's code
+        code = 3
+        try:
+            try:
+                os.setgroups([])
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+            except OSError:
+                code = 2
+            else:
+                code = 1
+                conn = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+                conn.settimeout(timeout)
+                conn.connect((address, port))
+                conn.close()
+                code = 0
+        except BaseException:  # noqa: B036 -- refused, timed out, anything: the exit code says not connected
+            pass
+        finally:
+            os._exit(code)
+    status = os.waitpid(pid, 0)[1]
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 3
+    return {0: True, 1: False}.get(code)
+
+
+def _loopback_targets(address):
+    """The loopback addresses a local user would use to reach a listener on address."""
+    if address == "0.0.0.0":
+        return ["127.0.0.1"]
+    if address == "::":  # dual-stack unless IPV6_V6ONLY, and ::1 may not exist (IPv6 off on lo)
+        return ["127.0.0.1", "::1"]
+    if address == "::1" or address.startswith("127."):
+        return [address]
+    return []
+
+
+def local_access_findings(servers, proxies):
+    """local_access_open: an Ollama server (native, or a container port Docker publishes) that any local user
+    reaches on loopback, tried as nobody; one finding per server or publish, with every address that let nobody
+    in. Only as root (local_user_can_connect); independent of the firewall in use."""
+    targets = []
+    for server in servers:
+        if server["kind"] != "ollama" or server["role"] != "server" or server.get("own_netns"):
+            continue
+        addresses = [(address, listener["port"]) for listener in server["listeners"]
+                     for address in _loopback_targets(listener["address"])]
+        targets.append((server["pid"], addresses))
+    for cmdline in proxies:
+        args = dict(zip(cmdline[1::2], cmdline[2::2])) if len(cmdline) > 2 else {}
+        args = {key.lstrip("-"): value for key, value in args.items()}
+        try:
+            published, inside = int(args.get("host-port", "0")), int(args.get("container-port", "0"))
+        except ValueError:
+            continue
+        if "ollama" in (AI_PORTS.get(inside), AI_PORTS.get(published)):
+            targets.append((None, [(address, published) for address in _loopback_targets(args.get("host-ip", ""))]))
+    found, seen = [], set()
+    for pid, addresses in targets:
+        opened = []
+        for address, port in addresses:
+            if (address, port) not in seen:
+                seen.add((address, port))
+                if local_user_can_connect(address, port) is True:
+                    opened.append(host_port(address, port))
+        if opened:
+            found.append({"kind": "local_access_open", "severity": KINDS_SEVERITY["local_access_open"],
+                          "pid": pid, "server": "ollama", "address": opened[0], "addresses": opened,
+                          "message": "any local user (tried as nobody) connects to ollama on %s: a local process "
+                                     "skips the proxy's authentication, budgets and audit" % ", ".join(opened),
+                          "fix": "let only the proxy's and the server's users through "
+                                 "(llmsec.hardening.firewall, firewall_local_access_control)"})
     return found
 
 

@@ -33,7 +33,8 @@ posture() {  # $1 = label
   listeners=$(docker exec "$HOST" ss -Hltn 'sport = :11434' | awk '{print $4}' | paste -sd, -)
   env=$(docker exec "$HOST" systemctl show ollama -p Environment --value | tr ' ' '\n' | grep -E '^OLLAMA_(HOST|ORIGINS)=' | paste -sd' ' -)
   firewall=$(docker exec "$HOST" sh -c 'command -v ufw >/dev/null && ufw status | sed -n "s/^Status: //p" || echo none')
-  origin=$(docker exec "$HOST" curl -s -o /dev/null -w '%{http_code}' -H 'Origin: https://evil.example.com' http://127.0.0.1:11434/api/version)
+  # as Ollama's user: once the firewall role ran, root's connections to the port on loopback are reset
+  origin=$(docker exec -u ollama "$HOST" curl -s -o /dev/null -w '%{http_code}' -H 'Origin: https://evil.example.com' http://127.0.0.1:11434/api/version)
   # systemd's exposure score of ollama.service (0 best, 10 worst) and the kernel's view of the process
   sandbox=$(docker exec -e SYSTEMD_COLORS=0 "$HOST" sh -c 'score=$(systemd-analyze security --no-pager ollama | sed -n "s/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p")
     pid=$(systemctl show -p MainPID --value ollama)

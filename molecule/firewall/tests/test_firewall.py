@@ -1,10 +1,11 @@
 """Attack the firewall from a second container, for the ufw and the nftables backend."""
 
+import re
 import subprocess
 
 import pytest
 
-from scenario_helpers import assert_refused, inventory_host, name, run_role, wait_for
+from scenario_helpers import assert_refused, inventory_host, local_ai_findings, name, run_role, wait_for
 
 HOSTS = ["llmsec-fw-ufw", "llmsec-fw-nft"]
 CLIENT = "llmsec-fw-client"
@@ -48,13 +49,52 @@ def exposure(client, host_name):
 def ruleset(host):
     """The live rule set, as the kernel and ufw report it."""
     if backend(host) == "ufw":
-        return host.check_output("ufw show added") + host.check_output("iptables-save -t filter | grep -v '^[#:]'")
-    return host.check_output("nft list table inet llmsec_firewall | grep -v elements")
+        return host.check_output("ufw show added") + host.check_output(
+            "iptables-save -t filter | grep -v '^[#:]'; ip6tables-save -t filter | grep -v '^[#:]'")
+    # counters left out: a refused connection while a test runs is no rule change
+    return host.check_output("nft list table inet llmsec_firewall | grep -v elements"
+                             " | sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/'")
 
 
 def containers_up(host):
     lines = host.run("docker ps").stdout.splitlines()
-    return all(any(" Up " in line and line.endswith(web) for line in lines) for web in ("web8080", "web8443"))
+    return all(any(" Up " in line and line.endswith(web) for line in lines)
+               for web in ("web8080", "web8443", "web11435"))
+
+
+# Loopback targets: the stand-in (IPv4), the [::1] listener, another 127/8 address, Docker's loopback publish.
+LOOPBACK = ["127.0.0.1:11434", "[::1]:11434", "127.0.0.2:11434", "127.0.0.1:11435"]
+
+
+def local_connect(host, user, target):
+    """A real local user's curl: connected, reset, or whatever else curl said. Every target has a listener
+    (the allowed users connect to each), so curl's 7 (could not connect) is the rule's TCP reset; a drop
+    would be 28 (timed out)."""
+    command = "curl -sS -m 5 -o /dev/null http://%s/" % target
+    result = host.run(command if user == "root" else "runuser -u %s -- %s" % (user, command))
+    if result.rc == 0:
+        return "connected"
+    if result.rc == 7:
+        return "reset"
+    return "rc %d: %s" % (result.rc, result.stderr.strip())
+
+
+def resets_counted(host):
+    """Packets the local access rules reset, IPv4 and IPv6, as the kernel counts them."""
+    if backend(host) == "ufw":
+        lines = (host.check_output("iptables -L llmsec-local-access -v -n -x") + "\n"
+                 + host.check_output("ip6tables -L llmsec-local-access -v -n -x")).splitlines()
+        return sum(int(line.split()[0]) for line in lines if "REJECT" in line)
+    table = host.check_output("nft list chain inet llmsec_firewall output")
+    return sum(int(count) for count in re.findall(r"counter packets (\d+) bytes \d+ reject", table))
+
+
+def assert_local_policy(host, root_allowed=False):
+    seen = dict(((user, target), local_connect(host, user, target))
+                for user in ("mallory", "llmsec-gateway", "ollama", "root") for target in LOOPBACK)
+    expected = dict(((user, target), "connected" if user in ("llmsec-gateway", "ollama") or (
+        user == "root" and root_allowed) else "reset") for user, target in seen)
+    assert seen == expected
 
 
 # --- the attacker's view -------------------------------------------------------
@@ -70,7 +110,7 @@ def test_attacker_sees_only_the_allowed_ports(host, client):
 
 
 def test_ollama_still_answers_on_loopback(host):
-    assert host.run("curl -s -m 3 http://127.0.0.1:11434/api/version").rc == 0
+    assert local_connect(host, "llmsec-gateway", "127.0.0.1:11434") == "connected"
 
 
 def test_default_policies(host):
@@ -96,6 +136,89 @@ def test_ssh_is_rate_limited(host):
     else:
         assert "add @ssh_limit_v4 { ip saddr limit rate over 6/minute" in host.check_output(
             "nft list chain inet llmsec_firewall input")
+
+
+# --- loopback is not access control -------------------------------------------------------
+
+def test_only_listed_local_users_reach_ollama_on_loopback(host):
+    """mallory and root are reset on 127.0.0.0/8 and ::1, directly and through Docker's loopback publish;
+    the gateway's user and ollama (the role's default list) connect."""
+    assert_local_policy(host)
+
+
+def test_each_refusal_is_counted(host):
+    before = resets_counted(host)
+    for target in ("127.0.0.1:11434", "[::1]:11434", "127.0.0.1:11435"):
+        assert local_connect(host, "mallory", target) == "reset"
+    assert resets_counted(host) - before == 3
+
+
+def test_other_ports_on_loopback_stay_open(host):
+    """Only the listed ports: mallory still reaches a listener on another port (9999)."""
+    assert local_connect(host, "mallory", "127.0.0.1:9999") == "connected"
+
+
+def test_a_connection_nat_rewrote_is_judged_on_its_original_destination(host):
+    """Docker with userland-proxy off DNATs a loopback-published port in nat OUTPUT, before the filter sees the
+    connection (the nested Docker here cannot run so: it must set route_localnet). The same rewrite by hand:
+    127.0.0.1:11436 (guarded) to 127.0.0.1:9999 (not guarded)."""
+    nat = "OUTPUT -p tcp -d 127.0.0.1 --dport 11436 -j DNAT --to-destination 127.0.0.1:9999"
+    host.run_test("iptables -t nat -I " + nat)
+    try:
+        assert local_connect(host, "mallory", "127.0.0.1:9999") == "connected"
+        assert local_connect(host, "mallory", "127.0.0.1:11436") == "reset"
+        assert local_connect(host, "llmsec-gateway", "127.0.0.1:11436") == "connected"
+    finally:
+        host.run_test("iptables -t nat -D " + nat)
+
+
+def test_root_connects_only_when_listed(host):
+    listed = run_role(host, {"firewall_local_access_users": ["llmsec-gateway", "ollama", "root"]})
+    assert listed.returncode == 0, listed.stdout[-3000:]
+    try:
+        assert_local_policy(host, root_allowed=True)
+    finally:
+        restored = run_role(host, {})
+        assert restored.returncode == 0, restored.stdout[-3000:]
+    assert_local_policy(host)
+
+
+def test_the_rules_survive_a_reload(host):
+    before = ruleset(host)
+    host.run_test("ufw reload" if backend(host) == "ufw" else "systemctl reload llmsec-firewall")
+    assert ruleset(host) == before  # reloaded, not doubled
+    assert_local_policy(host)
+
+
+def test_finding_follows_the_rule(host):
+    """local_ai_facts tries as nobody: with the rule, nothing; switched off, mallory gets in and it says so."""
+    assert "local_access_open" not in local_ai_findings(host)
+    off = run_role(host, {"firewall_local_access_control": False})
+    assert off.returncode == 0, off.stdout[-3000:]
+    try:
+        assert local_connect(host, "mallory", "127.0.0.1:11434") == "connected"
+        assert local_connect(host, "mallory", "127.0.0.1:11435") == "connected"
+        (finding,) = local_ai_findings(host)["local_access_open"]
+        assert finding["address"] == "127.0.0.1:11434" and "firewall_local_access_control" in finding["fix"]
+        if backend(host) == "ufw":
+            assert "llmsec.hardening local access" not in host.file("/etc/ufw/before.rules").content_string
+    finally:
+        restored = run_role(host, {})
+        assert restored.returncode == 0, restored.stdout[-3000:]
+    assert "local_access_open" not in local_ai_findings(host)
+    assert_local_policy(host)
+
+
+@pytest.mark.parametrize("extra_vars, message", [
+    ({"firewall_local_access_users": ["llmsec-gateway", "nosuchuser"]},
+     "firewall_local_access_users: no user nosuchuser on this host"),
+    ({"firewall_local_access_users": []}, "firewall_local_access_users must not be empty"),
+])
+def test_bad_local_access_input_is_refused_before_any_change(host, extra_vars, message):
+    before = ruleset(host)
+    assert_refused(run_role(host, extra_vars), message)
+    assert ruleset(host) == before
+    assert_local_policy(host)
 
 
 # --- refusals: clear error, rules untouched ---------------------------------------
@@ -176,4 +299,9 @@ def test_reboot_keeps_everything(host, client):
     wait_for(booted, what="systemd after the restart")
     wait_for(lambda: containers_up(host), what="the test containers after the restart")
     wait_for(lambda: reachable(client, name(host), 443), what="the 443 listener after the restart")
+    wait_for(lambda: local_connect(host, "llmsec-gateway", "[::1]:11434") == "connected",
+             what="the [::1] listener after the restart")
+    wait_for(lambda: local_connect(host, "llmsec-gateway", "127.0.0.1:11434") == "connected",
+             what="the stand-in after the restart")
     assert exposure(client, name(host)) == EXPECTED
+    assert_local_policy(host)

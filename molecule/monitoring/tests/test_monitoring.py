@@ -108,6 +108,9 @@ def test_local_ai_facts_reports_the_exposed_stand_in():
     assert server["environment"]["OLLAMA_HOST"] == "0.0.0.0" and len(server["exe_sha256"]) == 64
     kinds = [(finding["kind"], finding.get("address")) for finding in exposed["findings"]]
     assert ("nonloopback_listener", "[::]:11434") in kinds
+    # no firewall rule on loopback: the scan, tried as nobody, got in (IPv4; this host has no ::1)
+    assert [finding["addresses"] for finding in exposed["findings"] if finding["kind"] == "local_access_open"] == [
+        ["127.0.0.1:11434"]]
     # what a real host of this shape shows: an old release, no sandbox, a loaded model in a writable store
     assert server["version"] == "0.17.0"
     by_kind = {}

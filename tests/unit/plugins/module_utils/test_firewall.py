@@ -194,3 +194,88 @@ def test_plan_filters_docker_when_it_is_there_or_asked(docker_filter, unit, expe
 def test_plan_errors_name_their_variable(change, message):
     errors = fw.plan(dict(SETTINGS, **change), SS, "")["errors"]
     assert len(errors) == 1 and errors[0].startswith(message), errors
+
+
+# --- local access to the Ollama port ---------------------------------------------------------------------
+
+UFW_BEFORE = """#
+# rules.before
+#
+# Don't delete these required lines, otherwise there will be errors
+*filter
+:ufw-before-input - [0:0]
+:ufw-before-output - [0:0]
+:ufw-before-forward - [0:0]
+:ufw-not-local - [0:0]
+# End required lines
+
+
+# allow all on loopback
+-A ufw-before-input -i lo -j ACCEPT
+-A ufw-before-output -o lo -j ACCEPT
+
+# don't delete the 'COMMIT' line or these rules won't be processed
+COMMIT
+"""
+
+
+def test_local_access_resolves_users_and_ports():
+    access = fw.local_access([11434, "11434"], ["ollama", "www-data", "ollama"], {"ollama": 998, "www-data": 33})
+    assert access == {"ports": ["11434"], "uids": [33, 998], "errors": []}
+
+
+@pytest.mark.parametrize("ports,users,message", [
+    ([11434], ["mallory"], "firewall_local_access_users: no user mallory on this host"),
+    ([11434], [], "firewall_local_access_users must not be empty"),
+    ([11434], ["Bad User"], "firewall_local_access_users: 'Bad User' is not a user name"),
+    ([], ["ollama"], "firewall_local_access_ports must name"),
+    (["http"], ["ollama"], "firewall_local_access_ports: 'http' is not a port"),
+])
+def test_local_access_errors_name_the_variable(ports, users, message):
+    errors = fw.local_access(ports, users, {"ollama": 998})["errors"]
+    assert any(message in error for error in errors), errors
+
+
+def test_ufw_block_goes_before_ufws_loopback_accept_and_replaces_itself():
+    access = fw.local_access([11434], ["ollama", "www-data"], {"ollama": 998, "www-data": 33})
+    merged = fw.merge_local_access_block(UFW_BEFORE, fw.ufw_local_access_block(access, "ipv4"))
+    lines = merged.splitlines()
+    jump = lines.index("-A ufw-before-output -p tcp -m conntrack --ctstate NEW --ctorigdst 127.0.0.0/8 "
+                       "--ctorigdstport 11434 -j llmsec-local-access")
+    assert lines.index(":llmsec-local-access - [0:0]") < jump < lines.index("-A ufw-before-output -o lo -j ACCEPT")
+    assert lines.index(":llmsec-local-access - [0:0]") > lines.index(":ufw-not-local - [0:0]")
+    assert lines[jump + 1:jump + 4] == ["-A llmsec-local-access -m owner --uid-owner 33 -j RETURN",
+                                        "-A llmsec-local-access -m owner --uid-owner 998 -j RETURN",
+                                        "-A llmsec-local-access -p tcp -j REJECT --reject-with tcp-reset"]
+    # applying it again, or with other users, replaces the block; an empty block takes it out
+    again = fw.merge_local_access_block(merged, fw.ufw_local_access_block(access, "ipv4"))
+    assert again == merged
+    assert fw.merge_local_access_block(merged, []) == fw.merge_local_access_block(UFW_BEFORE, [])
+    six = fw.ufw_local_access_block(access, "ipv6")
+    assert six[2].startswith("-A ufw6-before-output ") and "--ctorigdst ::1/128" in six[2]
+
+
+def test_ufw_file_takes_the_block_out_when_the_control_is_off():
+    access = fw.local_access([11434], ["ollama"], {"ollama": 998})
+    on = fw.ufw_local_access_file(UFW_BEFORE, access, "ipv4")
+    assert fw.BLOCK_BEGIN in on and "--uid-owner 998" in on
+    assert fw.ufw_local_access_file(on, {}, "ipv4") == UFW_BEFORE
+    assert fw.ufw_local_access_file(UFW_BEFORE, {}, "ipv4") == UFW_BEFORE
+
+
+def test_ufw_block_refuses_a_file_of_another_shape():
+    with pytest.raises(ValueError, match="End required lines"):
+        fw.merge_local_access_block("*nat\nCOMMIT\n", ["x"])
+    broken = UFW_BEFORE.replace("# End required lines", "# End required lines\n" + fw.BLOCK_BEGIN)
+    with pytest.raises(ValueError, match="no END line"):
+        fw.merge_local_access_block(broken, ["x"])
+
+
+def test_nft_rules_match_the_original_destination_and_the_socket_owner():
+    access = fw.local_access([11434, "8000:8001"], ["ollama"], {"ollama": 998})
+    rules = fw.nft_local_access_rules(access)
+    assert rules[0] == ('ct state new ct original ip daddr 127.0.0.0/8 meta l4proto tcp ct original proto-dst '
+                        '{ 11434, 8000-8001 } meta skuid != { 998 } counter reject with tcp reset '
+                        'comment "llmsec:local-access"')
+    assert "ip6 daddr ::1/128" in rules[1]
+    assert len(fw.nft_local_access_rules(access, ipv6=False)) == 1

@@ -65,6 +65,12 @@ def host(tmp_path):
     return FakeHost(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def no_live_probe(monkeypatch):
+    """The fake servers listen nowhere real: the local-user probe answers what each test says (nothing here)."""
+    monkeypatch.setattr(local_ai, "local_user_can_connect", lambda address, port: None)
+
+
 def kinds(findings):
     return sorted(item["kind"] for item in findings)
 
@@ -456,3 +462,55 @@ def test_ollama_models_overrides_home():
     assert ollama_env.models_dir({"OLLAMA_MODELS": "/models"}, "/root") == "/models"
     assert ollama_env.models_dir({}, "/usr/share/ollama") == "/usr/share/ollama/.ollama/models"
     assert ollama_env.models_dir({}, "") is None
+
+
+def test_local_access_open_when_nobody_connects(host, monkeypatch):
+    tried = []
+    monkeypatch.setattr(local_ai, "local_user_can_connect",
+                        lambda address, port: tried.append((address, port)) or address != "::1")
+    host.process(20, ["/usr/local/bin/ollama", "serve"], "/usr/local/bin/ollama",
+                 tcp6=[tcp_line("00000000000000000000000000000000", 11434, "32")],
+                 fds=["socket:[32]"], status="NoNewPrivs:\t1\nSeccomp:\t2\nCapEff:\t0\n")
+    # a runner and a server in its own network namespace (a container's) are not tried; Docker's loopback publish is
+    host.process(21, ["/usr/local/bin/ollama", "runner", "--port", "40000"], "/usr/local/bin/ollama",
+                 tcp=[tcp_line("0100007F", 40000, "33")], fds=["socket:[33]"])
+    host.process(22, ["/usr/local/bin/ollama", "serve"], "/usr/local/bin/ollama",
+                 tcp=[tcp_line("00000000", 11434, "34")], fds=["socket:[34]"], netns="4026532999")
+    host.process(30, ["/usr/bin/docker-proxy", "-proto", "tcp", "-host-ip", "127.0.0.1", "-host-port", "11435",
+                      "-container-ip", "172.17.0.2", "-container-port", "11434"], "/usr/bin/docker-proxy", uid=0)
+    os.makedirs(host.root / "proc" / "1" / "ns")
+    os.symlink("net:[4026531992]", host.root / "proc" / "1" / "ns" / "net")
+    servers, findings = local_ai.scan(str(host.root))
+    # a dual-stack [::] listener: both loopbacks tried (::1 may not even exist), one finding per server
+    assert tried == [("127.0.0.1", 11434), ("::1", 11434), ("127.0.0.1", 11435)]
+    opened = sorted((item for item in findings if item["kind"] == "local_access_open"), key=lambda item: item["address"])
+    assert [(item["pid"], item["addresses"]) for item in opened] == [(20, ["127.0.0.1:11434"]),
+                                                                     (None, ["127.0.0.1:11435"])]
+    assert opened[0]["severity"] == "medium" and "llmsec.hardening.firewall" in opened[0]["fix"] and \
+        "firewall_local_access_control" in opened[0]["fix"]
+
+
+@pytest.mark.parametrize("answer", [False, None])
+def test_local_access_closed_or_not_asked_is_no_finding(host, monkeypatch, answer):
+    """False: the firewall reset nobody's connection; None: not root, nothing could be tried."""
+    monkeypatch.setattr(local_ai, "local_user_can_connect", lambda address, port: answer)
+    host.process(20, ["/usr/local/bin/ollama", "serve"], "/usr/local/bin/ollama",
+                 tcp=[tcp_line("00000000", 11434, "31")], fds=["socket:[31]"])
+    kinds_found = kinds(local_ai.scan(str(host.root))[1])
+    assert "local_access_open" not in kinds_found and "nonloopback_listener" in kinds_found
+
+
+def test_the_probe_tries_nothing_when_not_root(monkeypatch):
+    monkeypatch.undo()
+    monkeypatch.setattr(local_ai.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(local_ai.os, "fork", lambda: pytest.fail("forked without root"))
+    assert local_ai.local_user_can_connect("127.0.0.1", 11434) is None
+
+
+def test_the_probe_child_reports_through_its_exit_code(monkeypatch):
+    """A real fork. Run as a normal user, the child cannot become nobody: no answer rather than a wrong one. As
+    root it does, and nothing listens on port 1: refused. (The live scenarios show True.)"""
+    real_root = os.geteuid() == 0
+    monkeypatch.undo()
+    monkeypatch.setattr(local_ai.os, "geteuid", lambda: 0)
+    assert local_ai.local_user_can_connect("127.0.0.1", 1) is (False if real_root else None)
