@@ -87,12 +87,14 @@ class PolicyError(ValueError):
 
 
 class Denied(Exception):
-    """A request is refused. status is the HTTP status, reason a short metric label."""
+    """A request is refused. status is the HTTP status, reason a short metric label, subject who
+    was refused when that is known before authentication succeeds (an identity with no role)."""
 
-    def __init__(self, status, reason, message):
+    def __init__(self, status, reason, message, subject=None):
         super().__init__(message)
         self.status = status
         self.reason = reason
+        self.subject = subject
 
 
 # --------------------------------------------------------------------------
@@ -299,7 +301,7 @@ def identity_claims(identities, default_role, values):
     entry = identities.get(identity)
     if entry is None:
         if not default_role:
-            raise Denied(403, "identity", "%s has no role at this gateway" % identity)
+            raise Denied(403, "identity", "%s has no role at this gateway" % identity, subject=identity)
         entry = {"role": default_role}
     claims = dict(entry, sub=identity)
     return claims

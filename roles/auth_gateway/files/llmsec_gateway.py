@@ -102,9 +102,8 @@ class Settings:
             self.max_ttl = int(config.get("max_ttl", gp.DEFAULT_MAX_TTL))
             self.leeway = int(config.get("leeway", gp.DEFAULT_LEEWAY))
             self.keys = {}
-            self.identities = gp.parse_identities(config.get("identities") or {},
-                                                  config.get("identity_default_role", ""))
             self.identity_default_role = config.get("identity_default_role", "")
+            self.identities = gp.parse_identities(config.get("identities") or {}, self.identity_default_role)
             if self.auth == "jwt":
                 if not self.issuer or not self.audience:
                     raise ConfigError("auth jwt needs issuer and audience")
@@ -376,8 +375,8 @@ class Gateway:
                 claims = self.authenticate(request)
             except gp.Denied as denied:
                 self.metrics.auth_failures.labels(denied.reason).inc()
-                if denied.reason == "identity":
-                    record["subject"] = request.headers.get(gp.IDENTITY_HEADER)
+                if denied.subject:
+                    record["subject"] = denied.subject
                 raise
             role = claims["role"]
             record.update(subject=claims["sub"], role=role)
