@@ -11,6 +11,7 @@ import json
 import os
 import shlex
 import subprocess
+import tempfile
 import time
 
 import jwt
@@ -54,6 +55,69 @@ def run_role(host, extra_vars, args=(), role=None):
         ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", name(host),
          APPLY_ROLE, "-e", json.dumps(extra_vars)] + list(args),
         capture_output=True, text=True, env=os.environ, timeout=600, check=False)
+
+
+class _CaseResult:
+    """One case of refusals(): the shape of run_role's result, so that assert_refused reads both."""
+
+    def __init__(self, refused, stdout):
+        self.returncode = 1 if refused else 0
+        self.stdout = stdout
+        self.stderr = ""
+
+
+def refusals(host, cases, role=None):
+    """Apply a role once per case (a dict of variables) in ONE ansible-playbook run, each case in its own
+    play with its variables as play vars and the role in a block whose rescue records the refusal: a bad
+    input costs one role start, not one Ansible start with its fact gathering. Returns {case key: result}
+    (key: case_key(variables)), each result readable by assert_refused with the case's output only.
+    Only for input that must be refused: a case the role accepts changes the host like run_role would."""
+    role = role or "llmsec.hardening." + os.environ["MOLECULE_SCENARIO_NAME"]
+    plays = [{"name": "facts", "hosts": "all:!clients", "gather_facts": True, "gather_subset": ["min"],
+              "tasks": []}]
+    for index, variables in enumerate(cases):
+        plays.append({
+            "name": "refusal case %d" % index, "hosts": "all:!clients", "gather_facts": False,
+            "vars": variables,
+            "tasks": [{"name": "case %d" % index,
+                       "block": [{"name": "Apply the role", "ansible.builtin.include_role": {"name": role}},
+                                 {"name": "Accepted", "ansible.builtin.debug": {"msg": "llmsec-case: accepted"}}],
+                       # The failed task's result, in this case's part of stdout (Ansible prints a rescued
+                       # failure on stderr, where the cases cannot be told apart).
+                       "rescue": [{"name": "Refused", "ansible.builtin.debug": {"msg": "llmsec-case: refused"}},
+                                  {"name": "Why", "ansible.builtin.debug": {"var": "ansible_failed_result"}}]}]})
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="refusals-", dir=EPHEMERAL or None,
+                                     delete=False) as playbook:
+        json.dump(plays, playbook)
+    try:
+        result = subprocess.run(
+            ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", name(host), playbook.name],
+            capture_output=True, text=True, env=os.environ, timeout=900, check=False)
+    finally:
+        os.unlink(playbook.name)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    outputs = result.stdout.split("PLAY [refusal case ")[1:]
+    assert len(outputs) == len(cases), result.stdout[-3000:]
+    return dict((case_key(variables), _CaseResult('"llmsec-case: refused"' in output, output))
+                for variables, output in zip(cases, outputs))
+
+
+def case_key(variables):
+    return json.dumps(variables, sort_keys=True)
+
+
+class Refusals:
+    """refusals() between two readings of what the role must leave alone (state: a function that reads it)."""
+
+    def __init__(self, host, cases, state, role=None):
+        self.before = state()
+        self.results = refusals(host, cases, role)
+        self.after = state()
+
+    def check(self, variables, message):
+        """This case was refused in words that name the variable, and no case changed what state() reads."""
+        assert_refused(self.results[case_key(variables)], message)
+        assert self.after == self.before
 
 
 def ansible_module(host, module, args=None):

@@ -13,8 +13,8 @@ import time
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from scenario_helpers import (AUD, ISS, JWT_DIR, PKI, assert_refused, assert_streamed, call, copy_stream_probe,
-                              install_ca_certificates, inventory_host, probe, run_role, token, wait_for)
+from scenario_helpers import (AUD, ISS, JWT_DIR, PKI, Refusals, assert_streamed, call, copy_stream_probe,
+                              install_ca_certificates, inventory_host, probe, token, wait_for)
 from scenario_helpers import read_secret as read
 
 GW12, GW13, CLIENT = "llmsec-gw12", "llmsec-gw13", "llmsec-gw-client"
@@ -316,7 +316,7 @@ def test_jwt_token_module_mints_a_working_hidden_token(client, tmp_path):
     assert call(client, GW12, "/api/generate", minted, dict(GENERATE, stream=False))[0] == 200
 
 
-@pytest.mark.parametrize("extra, message", [
+BAD_INPUT = [
     ({"auth_gateway_jwt_keys": [{"kid": "k", "alg": "none", "public_key": "x"}]}, "auth_gateway_jwt_keys[0].alg"),
     ({"auth_gateway_jwt_keys": [{"kid": "k", "alg": "RS256", "public_key": "{{ lookup('file', '%s') }}"
                                  % os.path.join(JWT_DIR, "ed.pub")}]}, "cannot verify RS256"),
@@ -327,13 +327,21 @@ def test_jwt_token_module_mints_a_working_hidden_token(client, tmp_path):
     ({"auth_gateway_socket": "api.sock"}, "auth_gateway_socket must be an absolute path"),
     ({"auth_gateway_create_targets": {"root": ["x:*"]}}, "auth_gateway_create_targets: unknown role 'root'"),
     ({"auth_gateway_max_concurrent_per_subject": 9}, "auth_gateway_max_concurrent_per_subject must be between"),
-])
-def test_bad_input_is_refused_before_the_host_changes(extra, message):
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input():
+    """Every refusal case in one Ansible run on the Debian 13 gateway, with its files around it."""
     host = inventory_host(GW13)
-    before = host.check_output("sha256sum /etc/llmsec/gateway/config.json /etc/systemd/system/llmsec-gateway.service")
-    assert_refused(run_role(host, extra), message)
-    after = host.check_output("sha256sum /etc/llmsec/gateway/config.json /etc/systemd/system/llmsec-gateway.service")
-    assert before == after
+    files = "sha256sum /etc/llmsec/gateway/config.json /etc/systemd/system/llmsec-gateway.service"
+    return host, Refusals(host, [extra for extra, _message in BAD_INPUT], lambda: host.check_output(files))
+
+
+@pytest.mark.parametrize("extra, message", BAD_INPUT)
+def test_bad_input_is_refused_before_the_host_changes(bad_input, extra, message):
+    host, runs = bad_input
+    runs.check(extra, message)
     assert host.service("llmsec-gateway").is_running
 
 

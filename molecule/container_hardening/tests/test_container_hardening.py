@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from scenario_helpers import assert_refused, inventory_host, run_role, wait_for
+from scenario_helpers import Refusals, inventory_host, run_role, wait_for
 
 HOST = "llmsec-container-host"
 CLIENT = "llmsec-container-client"
@@ -23,11 +23,14 @@ def image_ref(host):
     return host.file("/root/ollama-image/ref").content_string.strip()
 
 
+def with_defaults(host, extra):
+    """converge.yml's settings under the test's own."""
+    return dict({"container_hardening_image": image_ref(host), "container_hardening_memory": "1g",
+                 "container_hardening_nofile": 16384}, **extra)
+
+
 def apply(host, args=(), **extra):
-    extra.setdefault("container_hardening_image", image_ref(host))
-    extra.setdefault("container_hardening_memory", "1g")
-    extra.setdefault("container_hardening_nofile", 16384)  # as converge.yml
-    return run_role(host, extra, args)
+    return run_role(host, with_defaults(host, extra), args)
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +164,7 @@ def test_drift_from_the_pin_reported(host):
     assert inspect(host)["Id"] == before
 
 
-@pytest.mark.parametrize("extra, message", [
+BAD_INPUT = [
     ({"container_hardening_image": "localhost:5000/llmsec/ollama-standin:latest"}, "must be pinned by digest"),
     ({"container_hardening_image": "localhost:5000/llmsec/ollama-standin:latest",
       "container_hardening_allow_floating_tag": True}, "bare or :latest tag is always refused"),
@@ -169,11 +172,20 @@ def test_drift_from_the_pin_reported(host):
     ({"container_hardening_bind_address": "0.0.0.0"}, "container_hardening_bind_address"),
     ({"container_hardening_seccomp_deny": ["mount", "mountt"]}, "deny: mountt"),
     ({"container_hardening_env": {"OLLAMA_ORIGINS": "*"}}, "container_hardening_env cannot set"),
-])
-def test_bad_input_refused_before_the_container_changes(host, extra, message):
-    before = inspect(host)["Id"], host.file("/etc/llmsec/seccomp/ollama.json").sha256sum
-    assert_refused(apply(host, **extra), message)
-    assert (inspect(host)["Id"], host.file("/etc/llmsec/seccomp/ollama.json").sha256sum) == before
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input(host):
+    """Every refusal case in one Ansible run (each over converge's settings, as apply() gives them), with the
+    container and its seccomp profile around it."""
+    return Refusals(host, [with_defaults(host, extra) for extra, _message in BAD_INPUT],
+                    lambda: (inspect(host)["Id"], host.file("/etc/llmsec/seccomp/ollama.json").sha256sum))
+
+
+@pytest.mark.parametrize("extra, message", BAD_INPUT)
+def test_bad_input_refused_before_the_container_changes(host, bad_input, extra, message):
+    bad_input.check(with_defaults(host, extra), message)
     assert inspect(host)["State"]["Running"]
 
 

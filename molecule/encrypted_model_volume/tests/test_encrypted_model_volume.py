@@ -4,7 +4,9 @@ import os
 import subprocess
 import time
 
-from scenario_helpers import assert_refused, inventory_host, run_role
+import pytest
+
+from scenario_helpers import assert_refused, case_key, inventory_host, refusals, run_role
 
 VM = "llmsec-luks-vm"
 TARGET = "/dev/disk/by-id/virtio-llmsec-disk1"
@@ -63,12 +65,33 @@ def test_boot_configuration(host):
 
 # --- attacks and mistakes ------------------------------------------------------------------
 
-def test_disk_with_data_refused_even_with_allow_format(host):
+PRECIOUS_CASE = {"encrypted_model_volume_device": PRECIOUS, "encrypted_model_volume_name": "other",
+                 "encrypted_model_volume_mount": "/other", "encrypted_model_volume_allow_format": True}
+RAW_CASE = {"encrypted_model_volume_device": "", "encrypted_model_volume_container_file": "/var/tmp/raw.img",
+            "encrypted_model_volume_name": "raw", "encrypted_model_volume_mount": "/raw"}
+EMPTY_CASE = {"encrypted_model_volume_device": "", "encrypted_model_volume_container_file": "/var/tmp/empty.img",
+              "encrypted_model_volume_allow_format": False, "encrypted_model_volume_name": "empty",
+              "encrypted_model_volume_mount": "/empty"}
+WRONG_KEY_CASE = {"encrypted_model_volume_keyfile_content": "not-the-key"}
+
+
+@pytest.fixture(scope="module")
+def refused(host):
+    """Every refusal in one Ansible run (a role start each, not an Ansible start with fact gathering under TCG):
+    a disk with a filesystem, a file of random bytes with no signature, an empty file without allow_format, the
+    volume with a wrong key. What each must leave alone is read before and after."""
+    host.check_output("truncate -s 16M /var/tmp/raw.img && head -c 4096 /dev/urandom | dd of=/var/tmp/raw.img"
+                      " conv=notrunc status=none && truncate -s 32M /var/tmp/empty.img")
+    before = {"raw": host.check_output("sha256sum /var/tmp/raw.img"), "header": header(host)}
+    results = refusals(host, [PRECIOUS_CASE, RAW_CASE, EMPTY_CASE, WRONG_KEY_CASE])
+    return before, results
+
+
+def test_disk_with_data_refused_even_with_allow_format(host, refused):
     """disk2 holds ext4 with a model file: the role must refuse, and the file must be intact."""
-    result = run_role(host, {"encrypted_model_volume_device": PRECIOUS, "encrypted_model_volume_name": "other",
-                             "encrypted_model_volume_mount": "/other", "encrypted_model_volume_allow_format": True})
+    result = refused[1][case_key(PRECIOUS_CASE)]
     assert_refused(result, "Refusing to format %s" % PRECIOUS)
-    assert "TYPE=ext4" in result.stdout + result.stderr
+    assert "TYPE=ext4" in result.stdout
     assert host.run("cryptsetup isLuks %s" % PRECIOUS).rc != 0
     host.check_output("mkdir -p /mnt/check && mount -o ro %s /mnt/check" % PRECIOUS)
     try:
@@ -78,44 +101,23 @@ def test_disk_with_data_refused_even_with_allow_format(host):
     assert digest == host.file("/root/precious.sha256").content_string.strip()
 
 
-def test_unknown_data_without_signature_refused(host):
+def test_unknown_data_without_signature_refused(host, refused):
     """Random bytes with no signature (an overwritten header, a raw dump) are data too."""
-    host.check_output("truncate -s 16M /var/tmp/raw.img && head -c 4096 /dev/urandom | dd of=/var/tmp/raw.img conv=notrunc status=none")
-    before = host.check_output("sha256sum /var/tmp/raw.img")
-    result = run_role(host, {"encrypted_model_volume_device": "", "encrypted_model_volume_container_file": "/var/tmp/raw.img",
-                             "encrypted_model_volume_name": "raw", "encrypted_model_volume_mount": "/raw"})
-    assert_refused(result, "data in its first MiB with no known signature")
-    assert host.check_output("sha256sum /var/tmp/raw.img") == before
+    assert_refused(refused[1][case_key(RAW_CASE)], "data in its first MiB with no known signature")
+    assert host.check_output("sha256sum /var/tmp/raw.img") == refused[0]["raw"]
 
 
-def test_empty_disk_needs_allow_format(host):
-    host.check_output("truncate -s 32M /var/tmp/empty.img")
-    result = run_role(host, {"encrypted_model_volume_device": "", "encrypted_model_volume_container_file": "/var/tmp/empty.img",
-                             "encrypted_model_volume_allow_format": False, "encrypted_model_volume_name": "empty",
-                             "encrypted_model_volume_mount": "/empty"})
-    assert_refused(result, "Set encrypted_model_volume_allow_format: true")
+def test_empty_disk_needs_allow_format(host, refused):
+    assert_refused(refused[1][case_key(EMPTY_CASE)], "Set encrypted_model_volume_allow_format: true")
     assert host.run("cryptsetup isLuks /var/tmp/empty.img").rc != 0
 
 
-def test_wrong_key_refused_and_volume_untouched(host):
-    before = header(host)
-    result = run_role(host, {"encrypted_model_volume_keyfile_content": "not-the-key"})
-    assert_refused(result, "does not open %s" % TARGET)
-    assert header(host) == before
+def test_wrong_key_refused_and_volume_untouched(host, refused):
+    assert_refused(refused[1][case_key(WRONG_KEY_CASE)], "does not open %s" % TARGET)
+    assert header(host) == refused[0]["header"]
     assert "is active" in host.check_output("cryptsetup status llmsec-models")
     # The refused run must not have left the wrong key behind either.
     host.check_output("cryptsetup open --test-passphrase --key-file /etc/llmsec/keys/llmsec-models.key %s" % TARGET)
-
-
-def test_maintenance_then_read_only_again(host):
-    result = run_role(host, {"encrypted_model_volume_maintenance": True})
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert mount_options(host)[0] == "rw"
-    host.check_output("head -c 65536 /dev/urandom > /models/new-model.gguf && chown ollama: /models/new-model.gguf")
-    result = run_role(host, {})
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert mount_options(host)[0] == "ro"
-    assert host.run("runuser -u ollama -- cat /models/new-model.gguf > /dev/null").rc == 0
 
 
 def test_container_file_mode(host):
@@ -132,12 +134,20 @@ def test_container_file_mode(host):
     assert "changed=0" in again.stdout, again.stdout[-3000:]
 
 
-def test_key_rotation_never_loses_a_working_key(host):
-    """The README's rotation: add the new key to a slot, then make it the main key; both open the volume."""
+def test_maintenance_then_read_only_again_then_key_rotation(host):
+    """Maintenance opens the volume read-write; the run that closes it also takes step one of the README's
+    rotation (a second key in a slot: one role run under TCG instead of two), then the new key becomes the main
+    key with the old one kept in a slot; both open the volume, and no run adds a slot twice."""
     old = "molecule-test-key-not-a-secret-0123456789abcdef"  # molecule.yml
     new = "rotated-key-for-the-test-fedcba9876543210"
+    result = run_role(host, {"encrypted_model_volume_maintenance": True})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert mount_options(host)[0] == "rw"
+    host.check_output("head -c 65536 /dev/urandom > /models/new-model.gguf && chown ollama: /models/new-model.gguf")
     result = run_role(host, {"encrypted_model_volume_extra_keys": [new]})
     assert result.returncode == 0, result.stdout[-3000:]
+    assert mount_options(host)[0] == "ro"
+    assert host.run("runuser -u ollama -- cat /models/new-model.gguf > /dev/null").rc == 0
     assert host.check_output("cryptsetup luksDump %s | grep -c '^  [0-9]: luks2'" % TARGET) == "2"
     again = run_role(host, {"encrypted_model_volume_extra_keys": [new]})
     assert "changed=0" in again.stdout, again.stdout[-3000:]  # the slot is not added twice
@@ -145,6 +155,7 @@ def test_key_rotation_never_loses_a_working_key(host):
                              "encrypted_model_volume_extra_keys": [old]})
     assert result.returncode == 0, result.stdout[-3000:]
     assert host.file("/etc/llmsec/keys/llmsec-models.key").content_string == new
+    assert host.check_output("cryptsetup luksDump %s | grep -c '^  [0-9]: luks2'" % TARGET) == "2"
     for key in (old, new):
         assert host.run("printf %%s %s | cryptsetup open --test-passphrase --key-file=- %s" % (key, TARGET)).rc == 0
 

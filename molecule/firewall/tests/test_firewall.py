@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from scenario_helpers import assert_refused, inventory_host, local_ai_findings, name, run_role, wait_for
+from scenario_helpers import Refusals, inventory_host, local_ai_findings, name, run_role, wait_for
 
 HOSTS = ["llmsec-fw-ufw", "llmsec-fw-nft"]
 CLIENT = "llmsec-fw-client"
@@ -27,11 +27,6 @@ EXPECTED = {
 @pytest.fixture(scope="module")
 def client():
     return inventory_host(CLIENT)
-
-
-@pytest.fixture(scope="module")
-def ufw_host():
-    return inventory_host(HOSTS[0])
 
 
 def backend(host):
@@ -172,17 +167,6 @@ def test_a_connection_nat_rewrote_is_judged_on_its_original_destination(host):
         host.run_test("iptables -t nat -D " + nat)
 
 
-def test_root_connects_only_when_listed(host):
-    listed = run_role(host, {"firewall_local_access_users": ["llmsec-gateway", "ollama", "root"]})
-    assert listed.returncode == 0, listed.stdout[-3000:]
-    try:
-        assert_local_policy(host, root_allowed=True)
-    finally:
-        restored = run_role(host, {})
-        assert restored.returncode == 0, restored.stdout[-3000:]
-    assert_local_policy(host)
-
-
 def test_the_rules_survive_a_reload(host):
     before = ruleset(host)
     host.run_test("ufw reload" if backend(host) == "ufw" else "systemctl reload llmsec-firewall")
@@ -190,51 +174,63 @@ def test_the_rules_survive_a_reload(host):
     assert_local_policy(host)
 
 
-def test_finding_follows_the_rule(host):
-    """local_ai_facts tries as nobody: with the rule, nothing; switched off, mallory gets in and it says so."""
+# --- one walk through the states an operator moves between: a role run each ------------------
+
+def test_walk_root_listed_then_control_off_then_purge(host, client):
+    """Root listed and an extra port (9999) opened; then local access control off, the extra port gone again
+    and the finding local_ai_facts raises when mallory gets in (it tries as nobody); then the default, with
+    purge on ufw. A rule that is not ours stays until purge asks for it (ufw 7777, an nft table)."""
     assert "local_access_open" not in local_ai_findings(host)
-    off = run_role(host, {"firewall_local_access_control": False})
-    assert off.returncode == 0, off.stdout[-3000:]
+    listed = [{"port": 443, "name": "https"}, {"port": 8443, "name": "web"}, {"port": 9999, "name": "extra"}]
+    ufw = backend(host) == "ufw"
+    host.run_test("ufw allow 7777/tcp" if ufw else "nft add table inet site_rules")
+    restored = None
     try:
+        result = run_role(host, {"firewall_local_access_users": ["llmsec-gateway", "ollama", "root"],
+                                 "firewall_allowed_ports": listed})
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert_local_policy(host, root_allowed=True)
+        assert reachable(client, name(host), 9999)
+
+        result = run_role(host, {"firewall_local_access_control": False})
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert not reachable(client, name(host), 9999)
         assert local_connect(host, "mallory", "127.0.0.1:11434") == "connected"
         assert local_connect(host, "mallory", "127.0.0.1:11435") == "connected"
         (finding,) = local_ai_findings(host)["local_access_open"]
         assert finding["address"] == "127.0.0.1:11434" and "firewall_local_access_control" in finding["fix"]
-        if backend(host) == "ufw":
+        if ufw:
             assert "llmsec.hardening local access" not in host.file("/etc/ufw/before.rules").content_string
-    finally:
-        restored = run_role(host, {})
+            assert "7777/tcp" in host.check_output("ufw status")  # not ours: left alone
+
+        restored = run_role(host, {"firewall_purge_unmanaged": True} if ufw else {})
         assert restored.returncode == 0, restored.stdout[-3000:]
+        if ufw:
+            assert "7777/tcp" not in host.check_output("ufw status")
+        else:
+            assert "table inet site_rules" in host.check_output("nft list tables")
+    finally:
+        host.run("ufw delete allow 7777/tcp" if ufw else "nft delete table inet site_rules")
+        if restored is None:
+            run_role(host, {})
     assert "local_access_open" not in local_ai_findings(host)
     assert_local_policy(host)
+    assert exposure(client, name(host)) == EXPECTED
 
 
-@pytest.mark.parametrize("extra_vars, message", [
+# --- refusals: clear error, rules untouched (every case in one Ansible run per host) --------
+
+BAD_LOCAL_ACCESS = [
     ({"firewall_local_access_users": ["llmsec-gateway", "nosuchuser"]},
      "firewall_local_access_users: no user nosuchuser on this host"),
     ({"firewall_local_access_users": []}, "firewall_local_access_users must not be empty"),
-])
-def test_bad_local_access_input_is_refused_before_any_change(host, extra_vars, message):
-    before = ruleset(host)
-    assert_refused(run_role(host, extra_vars), message)
-    assert ruleset(host) == before
-    assert_local_policy(host)
-
-
-# --- refusals: clear error, rules untouched ---------------------------------------
-
-@pytest.mark.parametrize("extra_vars, message", [
+]
+LOCKOUT = [
     ({"firewall_ssh_sources": []}, "SSH on port 22 would be blocked"),
     ({"firewall_ssh_port": 2222}, "SSH on port 22 would be blocked"),
     ({"firewall_ssh_sources": ["10.99.0.0/16"], "firewall_ssh_port": 2222}, "firewall_ssh_port"),
-])
-def test_lockout_guard_refuses_and_leaves_rules(host, extra_vars, message):
-    before = ruleset(host)
-    assert_refused(run_role(host, extra_vars), message)
-    assert ruleset(host) == before
-
-
-@pytest.mark.parametrize("extra_vars, message", [
+]
+BAD_INPUT = [
     ({"firewall_backend": "pf"}, "firewall_backend must be one of ufw, nftables"),
     ({"firewall_allowed_ports": [{"port": 70000}]}, "firewall_allowed_ports[0].port: 70000 is outside 1-65535"),
     ({"firewall_allowed_ports": [{"port": 443, "sources": ["10.0.0.300/8"]}]},
@@ -244,38 +240,23 @@ def test_lockout_guard_refuses_and_leaves_rules(host, extra_vars, message):
     ({"firewall_ssh_sources": ["not-an-ip"]}, "firewall_ssh_sources: 'not-an-ip' is not a valid CIDR"),
     ({"firewall_logging": "loud"}, "firewall_logging"),
     ({"firewall_docker_filter": "maybe"}, "firewall_docker_filter must be auto, true or false"),
-])
-def test_bad_input_is_refused_before_any_change(ufw_host, extra_vars, message):
-    before = ruleset(ufw_host)
-    assert_refused(run_role(ufw_host, extra_vars), message)
-    assert ruleset(ufw_host) == before
+]
 
 
-# --- declarative rules -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def refused(host):
+    """The rule set before and after every refusal case, and each case's result."""
+    return Refusals(host, [variables for variables, _message in BAD_LOCAL_ACCESS + LOCKOUT + BAD_INPUT],
+                    lambda: ruleset(host))
 
-def test_removed_rule_goes_away_and_foreign_rules_stay(host, client):
-    listed = [{"port": 443, "name": "https"}, {"port": 8443, "name": "web"}, {"port": 9999, "name": "extra"}]
-    if backend(host) == "ufw":
-        host.run_test("ufw allow 7777/tcp")
-    else:
-        host.run_test("nft add table inet site_rules")
-    try:
-        added = run_role(host, {"firewall_allowed_ports": listed})
-        assert added.returncode == 0, added.stdout[-3000:]
-        assert reachable(client, name(host), 9999)
-        removed = run_role(host, {})
-        assert removed.returncode == 0, removed.stdout[-3000:]
-        assert not reachable(client, name(host), 9999)
-        if backend(host) == "ufw":
-            assert "7777/tcp" in host.check_output("ufw status")  # not ours: left alone
-            purged = run_role(host, {"firewall_purge_unmanaged": True})
-            assert purged.returncode == 0, purged.stdout[-3000:]
-            assert "7777/tcp" not in host.check_output("ufw status")
-        else:
-            assert "table inet site_rules" in host.check_output("nft list tables")
-    finally:
-        host.run("ufw delete allow 7777/tcp" if backend(host) == "ufw" else "nft delete table inet site_rules")
-    assert exposure(client, name(host)) == EXPECTED
+
+@pytest.mark.parametrize("extra_vars, message", BAD_LOCAL_ACCESS + LOCKOUT + BAD_INPUT)
+def test_bad_input_is_refused_before_any_change(host, refused, extra_vars, message):
+    refused.check(extra_vars, message)
+
+
+def test_local_policy_holds_after_the_refusals(host, refused):
+    assert_local_policy(host)
 
 
 # --- the Docker bypass stays closed ---------------------------------------------------

@@ -3,7 +3,7 @@
 import json
 import os
 
-from scenario_helpers import assert_refused, run_role
+from scenario_helpers import assert_refused, case_key, refusals, run_role
 
 STORE = "/usr/share/ollama/.ollama/models"
 MANIFESTS = STORE + "/manifests/registry.ollama.ai/library"
@@ -95,8 +95,14 @@ def test_unapproved_model_is_quarantined_with_bytes_intact(host):
     assert run_role(host, {}).returncode == 0  # the approved models still pass
 
 
+BAD_INPUT = [
+    ({"model_integrity_policy": "nuke"}, "model_integrity_policy"),
+    ({"model_integrity_files": [{"path": "m.gguf", "sha256": "0" * 64}]}, "model_integrity_files[0] needs an absolute path"),
+    ({"model_integrity_store": "models"}, "model_integrity_store must be empty or an absolute path"),
+]
+
+
 def test_bad_input_is_refused(host):
-    assert_refused(run_role(host, {"model_integrity_policy": "nuke"}), "model_integrity_policy")
-    assert_refused(run_role(host, {"model_integrity_files": [{"path": "m.gguf", "sha256": "0" * 64}]}),
-                   "model_integrity_files[0] needs an absolute path")
-    assert_refused(run_role(host, {"model_integrity_store": "models"}), "model_integrity_store must be empty or an absolute path")
+    results = refusals(host, [variables for variables, _message in BAD_INPUT])
+    for variables, message in BAD_INPUT:
+        assert_refused(results[case_key(variables)], message)

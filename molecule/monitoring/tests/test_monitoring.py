@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from grafana_queries import dashboard_queries
-from scenario_helpers import EPHEMERAL, ansible_module, assert_refused, inventory_host, run_role, wait_for
+from scenario_helpers import EPHEMERAL, Refusals, ansible_module, inventory_host, wait_for
 
 HARDENED, EXPOSED, PROBE = "llmsec-mon-hardened", "llmsec-mon-exposed", "llmsec-mon-probe"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -160,16 +160,24 @@ def test_dashboard_queries_parse_with_promtool():
     assert "SUCCESS: %d rules found" % len(queries) in out
 
 
-@pytest.mark.parametrize("extra, message", [
+BAD_INPUT = [
     ({"monitoring_prometheus_address": "0.0.0.0"}, "monitoring_prometheus_address"),
     ({"monitoring_alert_for": {"ai_server_off_loopback": "soon"}}, "monitoring_alert_for"),
     # a dict from before the alert existed replaces the default as a whole
     ({"monitoring_alert_for": {"ai_server_off_loopback": "5m", "unapproved_model": "0m", "model_integrity": "0m",
                                "auth_failures": "1m", "inference_spike": "10m", "gateway_down": "2m",
                                "ollama_down": "2m"}}, "missing: ai_server_at_risk"),
-])
-def test_bad_input_is_refused_before_the_host_changes(extra, message):
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input():
+    """Every refusal case in one Ansible run on the hardened host, with Prometheus' files around it."""
     host = inventory_host(HARDENED)
-    before = host.check_output("sha256sum /etc/prometheus/prometheus.yml /etc/default/prometheus")
-    assert_refused(run_role(host, extra), message)
-    assert host.check_output("sha256sum /etc/prometheus/prometheus.yml /etc/default/prometheus") == before
+    files = "sha256sum /etc/prometheus/prometheus.yml /etc/default/prometheus"
+    return Refusals(host, [extra for extra, _message in BAD_INPUT], lambda: host.check_output(files))
+
+
+@pytest.mark.parametrize("extra, message", BAD_INPUT)
+def test_bad_input_is_refused_before_the_host_changes(bad_input, extra, message):
+    bad_input.check(extra, message)

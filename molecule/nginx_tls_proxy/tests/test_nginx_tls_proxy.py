@@ -14,8 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from scenario_helpers import (assert_refused, assert_streamed, copy_stream_probe, https, inventory_host,
-                              probe, run_role)
+from scenario_helpers import Refusals, assert_streamed, copy_stream_probe, https, inventory_host, probe, run_role
 
 BASIC = "llmsec-nginx-basic"    # Debian 12, basic auth, Mozilla intermediate
 MTLS = "llmsec-nginx-mtls"      # Debian 13, client certificates, Mozilla modern
@@ -370,37 +369,38 @@ def pem_pair(days_valid=30, days_offset=0, common_name=BASIC):
     return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
 
 
-def refused_without_change(extra_vars, message):
-    host = inventory_host(BASIC)
-    before = host.file(CONF).sha256sum, host.check_output("ls /etc/llmsec/nginx")
-    assert_refused(run_role(host, extra_vars), message)
-    assert (host.file(CONF).sha256sum, host.check_output("ls /etc/llmsec/nginx")) == before
-    assert host.service("nginx").is_running
-
-
-def test_certificate_not_matching_its_key_refused():
-    cert, _unused = pem_pair()
+def bad_input_cases():
+    """(variables, message) of each input the role must refuse; the certificates are made once."""
+    cert, key = pem_pair()
     _unused, other_key = pem_pair()
-    refused_without_change({"nginx_tls_proxy_cert_source": "provided", "nginx_tls_proxy_certificate": cert,
-                            "nginx_tls_proxy_private_key": other_key}, "does not match")
+    expired, expired_key = pem_pair(days_valid=10, days_offset=-30)
+    return {
+        "cert_not_matching_key": ({"nginx_tls_proxy_cert_source": "provided", "nginx_tls_proxy_certificate": cert,
+                                   "nginx_tls_proxy_private_key": other_key}, "does not match"),
+        "expired_cert": ({"nginx_tls_proxy_cert_source": "provided", "nginx_tls_proxy_certificate": expired,
+                          "nginx_tls_proxy_private_key": expired_key}, "is not valid now"),
+        "missing_cert_file": ({"nginx_tls_proxy_cert_source": "provided",
+                               "nginx_tls_proxy_certificate_path": "/etc/ssl/missing.crt",
+                               "nginx_tls_proxy_private_key_path": "/etc/ssl/private/missing.key"},
+                              "/etc/ssl/missing.crt) cannot be read"),
+        # no users means no proxy, not an open one
+        "no_users": ({"nginx_tls_proxy_basic_users": []}, "nginx_tls_proxy_basic_users must list"),
+        "wildcard_origin": ({"nginx_tls_proxy_cors_origins": ["*"]}, "nginx_tls_proxy_cors_origins must hold"),
+    }
 
 
-def test_expired_certificate_refused():
-    cert, key = pem_pair(days_valid=10, days_offset=-30)
-    refused_without_change({"nginx_tls_proxy_cert_source": "provided", "nginx_tls_proxy_certificate": cert,
-                            "nginx_tls_proxy_private_key": key}, "is not valid now")
+@pytest.fixture(scope="module")
+def bad_input():
+    """Every refusal case in one Ansible run on the basic-auth host, with its configuration around it."""
+    host = inventory_host(BASIC)
+    cases = bad_input_cases()
+    return host, cases, Refusals(host, [variables for variables, _message in cases.values()],
+                                 lambda: (host.file(CONF).sha256sum, host.check_output("ls /etc/llmsec/nginx")))
 
 
-def test_missing_certificate_file_refused():
-    refused_without_change({"nginx_tls_proxy_cert_source": "provided",
-                            "nginx_tls_proxy_certificate_path": "/etc/ssl/missing.crt",
-                            "nginx_tls_proxy_private_key_path": "/etc/ssl/private/missing.key"},
-                           "/etc/ssl/missing.crt) cannot be read")
-
-
-def test_no_users_means_no_proxy_not_an_open_one():
-    refused_without_change({"nginx_tls_proxy_basic_users": []}, "nginx_tls_proxy_basic_users must list")
-
-
-def test_wildcard_origin_refused():
-    refused_without_change({"nginx_tls_proxy_cors_origins": ["*"]}, "nginx_tls_proxy_cors_origins must hold")
+@pytest.mark.parametrize("case", ["cert_not_matching_key", "expired_cert", "missing_cert_file", "no_users",
+                                  "wildcard_origin"])
+def test_bad_input_refused_before_any_change(bad_input, case):
+    host, cases, runs = bad_input
+    runs.check(*cases[case])
+    assert host.service("nginx").is_running

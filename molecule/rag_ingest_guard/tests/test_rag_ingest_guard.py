@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from scenario_helpers import assert_refused, inventory_host, run_role, wait_for
+from scenario_helpers import Refusals, inventory_host, wait_for
 
 HOST = "llmsec-rag"
 BASE = "/var/lib/llmsec/rag"
@@ -95,15 +95,6 @@ def test_the_module_reports_on_the_host(host):
     assert output["scanned"] == 2 and output["flagged"] == ["/tmp/scan/a.md"] and output["changed"] is False
 
 
-def test_bad_rules_are_refused_before_the_host_changes(host):
-    before = host.check_output("sha256sum /etc/llmsec/rag-rules.yml /etc/llmsec/rag-inbox.json")
-    result = run_role(host, {"rag_ingest_guard_rules": [{"id": "x", "severity": "high", "pattern": "("}]})
-    assert_refused(result, "bad pattern")
-    assert host.check_output("sha256sum /etc/llmsec/rag-rules.yml /etc/llmsec/rag-inbox.json") == before
-    assert_refused(run_role(host, {"rag_ingest_guard_ingester_users": ["nobody-here"]}),
-                   "rag_ingest_guard_ingester_users")
-
-
 ADMIN_KEY = "test-only-qdrant-admin-key-0123456789abcdef"
 
 
@@ -131,12 +122,22 @@ def test_tenant_tokens_reach_their_collection_only():
     assert "aud" not in acme
 
 
-@pytest.mark.parametrize("extra, message", [
+BAD_INPUT = [
+    ({"rag_ingest_guard_rules": [{"id": "x", "severity": "high", "pattern": "("}]}, "bad pattern"),
+    ({"rag_ingest_guard_ingester_users": ["nobody-here"]}, "rag_ingest_guard_ingester_users"),
     ({"rag_ingest_guard_qdrant_tenants": [{"name": "../etc", "access": "r"}]}, "rag_ingest_guard_qdrant_tenants"),
     ({"rag_ingest_guard_qdrant_host": "0.0.0.0"}, "service.host must be a loopback address"),
     ({"rag_ingest_guard_qdrant_read_only_api_key": "short"}, "read_only_api_key must be at least 32"),
-])
-def test_bad_qdrant_input_is_refused(host, extra, message):
-    before = host.check_output("sha256sum /etc/qdrant/llmsec.yaml")
-    assert_refused(run_role(host, extra), message)
-    assert host.check_output("sha256sum /etc/qdrant/llmsec.yaml") == before
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input(host):
+    """Every refusal case in one Ansible run, with the rules, the inbox settings and Qdrant's file around it."""
+    files = "sha256sum /etc/llmsec/rag-rules.yml /etc/llmsec/rag-inbox.json /etc/qdrant/llmsec.yaml"
+    return Refusals(host, [extra for extra, _message in BAD_INPUT], lambda: host.check_output(files))
+
+
+@pytest.mark.parametrize("extra, message", BAD_INPUT)
+def test_bad_input_is_refused_before_the_host_changes(bad_input, extra, message):
+    bad_input.check(extra, message)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from scenario_helpers import assert_refused, inventory_host, local_ai_findings, run_role, unit_status
+from scenario_helpers import Refusals, assert_refused, inventory_host, local_ai_findings, run_role, unit_status
 
 HOSTS = ["llmsec-service-sandbox", "llmsec-service-sandbox-trixie"]  # Debian 12 and 13
 DROPIN = "/etc/systemd/system/ollama.service.d/60-llmsec-sandbox.conf"
@@ -135,7 +135,7 @@ def test_a_sandbox_that_breaks_the_server_is_rolled_back(host):
 
 # --- what the role refuses ---------------------------------------------------
 
-@pytest.mark.parametrize("extra_vars, message", [
+BAD_INPUT = [
     ({"service_sandbox_writable_paths": ["relative/path"]}, "service_sandbox_writable_paths"),
     ({"service_sandbox_writable_paths": ["/"]}, "service_sandbox_writable_paths"),
     ({"service_sandbox_devices": "gpu"}, "service_sandbox_devices"),
@@ -144,18 +144,21 @@ def test_a_sandbox_that_breaks_the_server_is_rolled_back(host):
     ({"service_sandbox_overrides": {"no such": 1}}, "overrides: 'no such' is not a systemd directive name"),
     ({"service_sandbox_capabilities": ["SYS_ADMIN"]}, "capabilities: 'SYS_ADMIN' is not a capability name"),
     ({"service_sandbox_unit": "no-such-server"}, "no-such-server.service is not installed"),
-])
-def test_bad_input_is_refused_before_anything_changes(debian12, extra_vars, message):
-    before = sha(debian12, DROPIN)
-    pid = main_pid(debian12, "ollama")
-    assert_refused(run_role(debian12, extra_vars), message)
-    assert sha(debian12, DROPIN) == before
-    assert main_pid(debian12, "ollama") == pid
+    ({"service_sandbox_unit": "llmsec-rootsvc", "service_sandbox_health_url": ""},
+     "llmsec-rootsvc.service runs as root"),
+]
 
 
-def test_a_root_service_is_refused(debian12):
-    result = run_role(debian12, {"service_sandbox_unit": "llmsec-rootsvc", "service_sandbox_health_url": ""})
-    assert_refused(result, "llmsec-rootsvc.service runs as root")
+@pytest.fixture(scope="module")
+def bad_input(debian12):
+    """Every refusal case in one Ansible run, with the drop-in and the server's PID around it."""
+    return Refusals(debian12, [variables for variables, _message in BAD_INPUT],
+                    lambda: (sha(debian12, DROPIN), main_pid(debian12, "ollama")))
+
+
+@pytest.mark.parametrize("extra_vars, message", BAD_INPUT)
+def test_bad_input_is_refused_before_anything_changes(debian12, bad_input, extra_vars, message):
+    bad_input.check(extra_vars, message)
     assert not debian12.file("/etc/systemd/system/llmsec-rootsvc.service.d").exists
 
 
