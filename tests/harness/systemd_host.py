@@ -1,20 +1,32 @@
-"""`docker run` arguments for the systemd test host of molecule/shared/systemd_host.yml.
+"""`docker run` arguments for the test hosts: the systemd host of molecule/shared/systemd_host.yml, and any
+Molecule platform of this project's scenarios.
 
-The Molecule scenarios merge that file's keys (a YAML anchor per molecule.yml);
-tests/demo/demo.sh and the fleet benchmark start their hosts with these
-arguments, so that every test host is the same host.
+The Molecule scenarios merge that file's keys (a YAML anchor per molecule.yml) and are created by
+molecule/shared/create.yml through this module; tests/demo/demo.sh and the fleet benchmark start their
+hosts with the same arguments, so that every test host is the same host.
 
 usage: python3 tests/harness/systemd_host.py [EXTRA_CAPABILITY ...]
-prints one argument per line: the options, the image and the command.
+         prints one argument per line: the options, the image and the command.
+       python3 tests/harness/systemd_host.py --create PLATFORMS_JSON
+         Molecule's create: the platforms' networks (labelled owner=molecule, as the Docker driver does)
+         and their containers, started side by side; a container that exists is started, not made again.
 """
 
+import json
 import os
+import shlex
+import subprocess
 import sys
 
 import yaml
 
 DEFINITION = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "molecule", "shared",
                           "systemd_host.yml")
+# The Docker driver's command for a platform without one.
+DEFAULT_COMMAND = 'bash -c "while true; do sleep 10000; done"'
+# The platform keys this project's scenarios use; create refuses others rather than ignore them.
+KNOWN = {"name", "image", "pre_build_image", "pull", "command", "stop_signal", "cgroupns_mode", "capabilities",
+         "security_opts", "tmpfs", "volumes", "sysctls", "networks", "groups"}
 
 
 def definition():
@@ -22,20 +34,79 @@ def definition():
         return yaml.safe_load(handle)
 
 
-def docker_run_args(extra_capabilities=(), image=None):
-    """Options, image and command, as `docker run` takes them after its own -d/--name/--network."""
-    host = definition()
-    args = ["--cgroupns", host["cgroupns_mode"], "--stop-signal", host["stop_signal"]]
-    for capability in list(host["capabilities"]) + [c for c in extra_capabilities if c not in host["capabilities"]]:
+def platform_args(platform):
+    """Options, image and command of one platform, as `docker run` takes them after -d/--name/--network."""
+    unknown = set(platform) - KNOWN
+    if unknown:
+        raise ValueError("platform %s: keys this harness does not apply: %s"
+                         % (platform.get("name"), ", ".join(sorted(unknown))))
+    args = []
+    if "cgroupns_mode" in platform:
+        args += ["--cgroupns", platform["cgroupns_mode"]]
+    if "stop_signal" in platform:
+        args += ["--stop-signal", platform["stop_signal"]]
+    for capability in platform.get("capabilities", []):
         args += ["--cap-add", capability]
-    for option in host["security_opts"]:
+    for option in platform.get("security_opts", []):
         args += ["--security-opt", option]
-    for path in host["tmpfs"]:
+    for path in platform.get("tmpfs", []):
         args += ["--tmpfs", path]
-    for volume in host["volumes"]:
+    for volume in platform.get("volumes", []):
         args += ["-v", volume]
-    return args + [image or host["image"]] + host["command"].split()
+    for key, value in platform.get("sysctls", {}).items():
+        args += ["--sysctl", "%s=%s" % (key, value)]
+    return args + [platform["image"]] + shlex.split(platform.get("command", DEFAULT_COMMAND))
+
+
+def docker_run_args(extra_capabilities=(), image=None):
+    """The systemd host's options, image and command (extra capabilities added, another image if given)."""
+    host = definition()
+    host["capabilities"] = list(host["capabilities"]) + [
+        c for c in extra_capabilities if c not in host["capabilities"]]
+    if image:
+        host["image"] = image
+    return platform_args(host)
+
+
+def docker(*args, check=True):
+    return subprocess.run(["docker"] + list(args), capture_output=True, text=True, check=check)
+
+
+def create(platforms):
+    """Molecule's create for these platforms: networks, then every container at once."""
+    networks = []
+    for platform in platforms:
+        networks += [net["name"] for net in platform.get("networks", []) if net["name"] not in networks]
+    for network in networks:
+        if docker("network", "inspect", network, check=False).returncode != 0:
+            docker("network", "create", "--label", "owner=molecule", network)
+            print("created network %s" % network)
+    starting = []
+    for platform in platforms:
+        name = platform["name"]
+        if docker("container", "inspect", name, check=False).returncode == 0:
+            command = ["docker", "start", name]
+        else:
+            attached = [net["name"] for net in platform.get("networks", [])]
+            command = (["docker", "run", "-d", "--name", name, "--hostname", name, "--label", "owner=molecule"]
+                       + (["--network", attached[0]] if attached else []) + platform_args(platform))
+        starting.append((platform, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                    text=True)))
+    failed = []
+    for platform, process in starting:
+        _out, err = process.communicate()
+        if process.returncode != 0:
+            failed.append("%s: %s" % (platform["name"], err.strip()))
+            continue
+        for net in platform.get("networks", [])[1:]:
+            docker("network", "connect", net["name"], platform["name"])
+        print("started %s" % platform["name"])
+    if failed:
+        raise SystemExit("create failed:\n" + "\n".join(failed))
 
 
 if __name__ == "__main__":
-    print("\n".join(docker_run_args(sys.argv[1:])))
+    if sys.argv[1:2] == ["--create"]:
+        create(json.loads(sys.argv[2]))
+    else:
+        print("\n".join(docker_run_args(sys.argv[1:])))

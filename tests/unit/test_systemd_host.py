@@ -57,3 +57,23 @@ def test_demo_and_bench_hosts_use_the_definition():
         with open(os.path.join(ROOT, script), encoding="utf-8") as handle:
             text = handle.read()
         assert "systemd_host" in text and "--cap-add" not in text, script
+
+
+@pytest.mark.parametrize("path", [p for p in SCENARIOS if "encrypted_model_volume" not in p],
+                         ids=lambda p: os.path.basename(os.path.dirname(p)))
+def test_molecule_create_applies_every_key_of_every_platform(path):
+    """molecule/shared/create.yml starts the hosts with platform_args: a key it would not apply fails here,
+    not as a host that silently lacks it."""
+    with open(path, encoding="utf-8") as handle:
+        for platform in yaml.safe_load(handle)["platforms"]:
+            args = systemd_host.platform_args(platform)
+            for key, flag in (("capabilities", "--cap-add"), ("tmpfs", "--tmpfs"), ("volumes", "-v"),
+                              ("sysctls", "--sysctl"), ("security_opts", "--security-opt")):
+                assert args.count(flag) == len(platform.get(key, [])), (platform["name"], key)
+
+
+def test_a_platform_key_create_does_not_apply_is_refused():
+    with pytest.raises(ValueError, match="zz: keys this harness does not apply: privileged"):
+        systemd_host.platform_args({"name": "zz", "image": "x", "privileged": True})
+    assert systemd_host.platform_args({"name": "zz", "image": "x", "sysctls": {"a.b": "0"}}) == [
+        "--sysctl", "a.b=0", "x", "bash", "-c", "while true; do sleep 10000; done"]
