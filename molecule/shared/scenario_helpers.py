@@ -107,11 +107,12 @@ def case_key(variables):
 
 
 class Refusals:
-    """refusals() between two readings of what the role must leave alone (state: a function that reads it)."""
+    """refusals() of (variables, message) cases between two readings of what the role must leave alone
+    (state: a function that reads it)."""
 
     def __init__(self, host, cases, state, role=None):
         self.before = state()
-        self.results = refusals(host, cases, role)
+        self.results = refusals(host, [variables for variables, _message in cases], role)
         self.after = state()
 
     def check(self, variables, message):

@@ -10,6 +10,8 @@ usage: python3 tests/harness/systemd_host.py [EXTRA_CAPABILITY ...]
        python3 tests/harness/systemd_host.py --create PLATFORMS_JSON
          Molecule's create: the platforms' networks (labelled owner=molecule, as the Docker driver does)
          and their containers, started side by side; a container that exists is started, not made again.
+       python3 tests/harness/systemd_host.py --destroy PLATFORMS_JSON
+         Molecule's destroy: those containers removed, then the networks Molecule made for them.
 """
 
 import json
@@ -72,41 +74,62 @@ def docker(*args, check=True):
     return subprocess.run(["docker"] + list(args), capture_output=True, text=True, check=check)
 
 
+def networks(platforms):
+    """The networks Molecule's Docker driver makes for these platforms, in order, each once."""
+    names = []
+    for platform in platforms:
+        names += [net["name"] for net in platform.get("networks", []) if net["name"] not in names]
+    return names
+
+
 def create(platforms):
     """Molecule's create for these platforms: networks, then every container at once."""
-    networks = []
-    for platform in platforms:
-        networks += [net["name"] for net in platform.get("networks", []) if net["name"] not in networks]
-    for network in networks:
+    for network in networks(platforms):
         if docker("network", "inspect", network, check=False).returncode != 0:
             docker("network", "create", "--label", "owner=molecule", network)
             print("created network %s" % network)
     starting = []
     for platform in platforms:
         name = platform["name"]
+        attached = [net["name"] for net in platform.get("networks", [])]
         if docker("container", "inspect", name, check=False).returncode == 0:
-            command = ["docker", "start", name]
+            command, attached = ["docker", "start", name], []  # attached when it was made
         else:
-            attached = [net["name"] for net in platform.get("networks", [])]
             command = (["docker", "run", "-d", "--name", name, "--hostname", name, "--label", "owner=molecule"]
                        + (["--network", attached[0]] if attached else []) + platform_args(platform))
-        starting.append((platform, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                                    text=True)))
+        starting.append((name, attached[1:], subprocess.Popen(command, stdout=subprocess.PIPE,
+                                                              stderr=subprocess.PIPE, text=True)))
     failed = []
-    for platform, process in starting:
+    for name, more_networks, process in starting:
         _out, err = process.communicate()
         if process.returncode != 0:
-            failed.append("%s: %s" % (platform["name"], err.strip()))
+            failed.append("%s: %s" % (name, err.strip()))
             continue
-        for net in platform.get("networks", [])[1:]:
-            docker("network", "connect", net["name"], platform["name"])
-        print("started %s" % platform["name"])
+        for network in more_networks:
+            docker("network", "connect", network, name)
+        print("started %s" % name)
     if failed:
         raise SystemExit("create failed:\n" + "\n".join(failed))
 
 
+def destroy(platforms):
+    """Molecule's destroy: the containers of these names, killed and removed (the driver's force_kill), then
+    the networks Molecule made for them (label owner=molecule: a network someone else made stays)."""
+    present = set(docker("ps", "-a", "--format", "{{.Names}}").stdout.split())
+    names = [platform["name"] for platform in platforms if platform["name"] in present]
+    if names:
+        docker("rm", "-f", *names)
+    for name in names:
+        print("removed container %s" % name)
+    for network in networks(platforms):
+        owner = docker("network", "inspect", "--format", '{{index .Labels "owner"}}', network, check=False)
+        if owner.returncode == 0 and owner.stdout.strip() == "molecule":
+            docker("network", "rm", network)
+            print("removed network %s" % network)
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--create"]:
-        create(json.loads(sys.argv[2]))
+    if sys.argv[1:2] in (["--create"], ["--destroy"]):
+        {"--create": create, "--destroy": destroy}[sys.argv[1]](json.loads(sys.argv[2]))
     else:
         print("\n".join(docker_run_args(sys.argv[1:])))

@@ -335,7 +335,7 @@ def bad_input():
     """Every refusal case in one Ansible run on the Debian 13 gateway, with its files around it."""
     host = inventory_host(GW13)
     files = "sha256sum /etc/llmsec/gateway/config.json /etc/systemd/system/llmsec-gateway.service"
-    return host, Refusals(host, [extra for extra, _message in BAD_INPUT], lambda: host.check_output(files))
+    return host, Refusals(host, BAD_INPUT, lambda: host.check_output(files))
 
 
 @pytest.mark.parametrize("extra, message", BAD_INPUT)

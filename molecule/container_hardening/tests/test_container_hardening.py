@@ -179,7 +179,7 @@ BAD_INPUT = [
 def bad_input(host):
     """Every refusal case in one Ansible run (each over converge's settings, as apply() gives them), with the
     container and its seccomp profile around it."""
-    return Refusals(host, [with_defaults(host, extra) for extra, _message in BAD_INPUT],
+    return Refusals(host, [(with_defaults(host, extra), message) for extra, message in BAD_INPUT],
                     lambda: (inspect(host)["Id"], host.file("/etc/llmsec/seccomp/ollama.json").sha256sum))
 
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from scenario_helpers import assert_refused, case_key, inventory_host, refusals, run_role
+from scenario_helpers import Refusals, case_key, inventory_host, run_role
 
 VM = "llmsec-luks-vm"
 TARGET = "/dev/disk/by-id/virtio-llmsec-disk1"
@@ -65,33 +65,33 @@ def test_boot_configuration(host):
 
 # --- attacks and mistakes ------------------------------------------------------------------
 
-PRECIOUS_CASE = {"encrypted_model_volume_device": PRECIOUS, "encrypted_model_volume_name": "other",
-                 "encrypted_model_volume_mount": "/other", "encrypted_model_volume_allow_format": True}
-RAW_CASE = {"encrypted_model_volume_device": "", "encrypted_model_volume_container_file": "/var/tmp/raw.img",
-            "encrypted_model_volume_name": "raw", "encrypted_model_volume_mount": "/raw"}
-EMPTY_CASE = {"encrypted_model_volume_device": "", "encrypted_model_volume_container_file": "/var/tmp/empty.img",
-              "encrypted_model_volume_allow_format": False, "encrypted_model_volume_name": "empty",
-              "encrypted_model_volume_mount": "/empty"}
-WRONG_KEY_CASE = {"encrypted_model_volume_keyfile_content": "not-the-key"}
+PRECIOUS_CASE = ({"encrypted_model_volume_device": PRECIOUS, "encrypted_model_volume_name": "other",
+                  "encrypted_model_volume_mount": "/other", "encrypted_model_volume_allow_format": True},
+                 "Refusing to format %s" % PRECIOUS)
+RAW_CASE = ({"encrypted_model_volume_device": "", "encrypted_model_volume_container_file": "/var/tmp/raw.img",
+             "encrypted_model_volume_name": "raw", "encrypted_model_volume_mount": "/raw"},
+            "data in its first MiB with no known signature")
+EMPTY_CASE = ({"encrypted_model_volume_device": "", "encrypted_model_volume_container_file": "/var/tmp/empty.img",
+               "encrypted_model_volume_allow_format": False, "encrypted_model_volume_name": "empty",
+               "encrypted_model_volume_mount": "/empty"}, "Set encrypted_model_volume_allow_format: true")
+WRONG_KEY_CASE = ({"encrypted_model_volume_keyfile_content": "not-the-key"}, "does not open %s" % TARGET)
 
 
 @pytest.fixture(scope="module")
 def refused(host):
     """Every refusal in one Ansible run (a role start each, not an Ansible start with fact gathering under TCG):
     a disk with a filesystem, a file of random bytes with no signature, an empty file without allow_format, the
-    volume with a wrong key. What each must leave alone is read before and after."""
+    volume with a wrong key. None may change the random file or the volume's LUKS header."""
     host.check_output("truncate -s 16M /var/tmp/raw.img && head -c 4096 /dev/urandom | dd of=/var/tmp/raw.img"
                       " conv=notrunc status=none && truncate -s 32M /var/tmp/empty.img")
-    before = {"raw": host.check_output("sha256sum /var/tmp/raw.img"), "header": header(host)}
-    results = refusals(host, [PRECIOUS_CASE, RAW_CASE, EMPTY_CASE, WRONG_KEY_CASE])
-    return before, results
+    return Refusals(host, [PRECIOUS_CASE, RAW_CASE, EMPTY_CASE, WRONG_KEY_CASE],
+                    lambda: (host.check_output("sha256sum /var/tmp/raw.img"), header(host)))
 
 
 def test_disk_with_data_refused_even_with_allow_format(host, refused):
     """disk2 holds ext4 with a model file: the role must refuse, and the file must be intact."""
-    result = refused[1][case_key(PRECIOUS_CASE)]
-    assert_refused(result, "Refusing to format %s" % PRECIOUS)
-    assert "TYPE=ext4" in result.stdout
+    refused.check(*PRECIOUS_CASE)
+    assert "TYPE=ext4" in refused.results[case_key(PRECIOUS_CASE[0])].stdout
     assert host.run("cryptsetup isLuks %s" % PRECIOUS).rc != 0
     host.check_output("mkdir -p /mnt/check && mount -o ro %s /mnt/check" % PRECIOUS)
     try:
@@ -101,20 +101,18 @@ def test_disk_with_data_refused_even_with_allow_format(host, refused):
     assert digest == host.file("/root/precious.sha256").content_string.strip()
 
 
-def test_unknown_data_without_signature_refused(host, refused):
+def test_unknown_data_without_signature_refused(refused):
     """Random bytes with no signature (an overwritten header, a raw dump) are data too."""
-    assert_refused(refused[1][case_key(RAW_CASE)], "data in its first MiB with no known signature")
-    assert host.check_output("sha256sum /var/tmp/raw.img") == refused[0]["raw"]
+    refused.check(*RAW_CASE)
 
 
 def test_empty_disk_needs_allow_format(host, refused):
-    assert_refused(refused[1][case_key(EMPTY_CASE)], "Set encrypted_model_volume_allow_format: true")
+    refused.check(*EMPTY_CASE)
     assert host.run("cryptsetup isLuks /var/tmp/empty.img").rc != 0
 
 
 def test_wrong_key_refused_and_volume_untouched(host, refused):
-    assert_refused(refused[1][case_key(WRONG_KEY_CASE)], "does not open %s" % TARGET)
-    assert header(host) == refused[0]["header"]
+    refused.check(*WRONG_KEY_CASE)
     assert "is active" in host.check_output("cryptsetup status llmsec-models")
     # The refused run must not have left the wrong key behind either.
     host.check_output("cryptsetup open --test-passphrase --key-file /etc/llmsec/keys/llmsec-models.key %s" % TARGET)

@@ -246,8 +246,7 @@ BAD_INPUT = [
 @pytest.fixture(scope="module")
 def refused(host):
     """The rule set before and after every refusal case, and each case's result."""
-    return Refusals(host, [variables for variables, _message in BAD_LOCAL_ACCESS + LOCKOUT + BAD_INPUT],
-                    lambda: ruleset(host))
+    return Refusals(host, BAD_LOCAL_ACCESS + LOCKOUT + BAD_INPUT, lambda: ruleset(host))
 
 
 @pytest.mark.parametrize("extra_vars, message", BAD_LOCAL_ACCESS + LOCKOUT + BAD_INPUT)

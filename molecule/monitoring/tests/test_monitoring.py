@@ -175,7 +175,7 @@ def bad_input():
     """Every refusal case in one Ansible run on the hardened host, with Prometheus' files around it."""
     host = inventory_host(HARDENED)
     files = "sha256sum /etc/prometheus/prometheus.yml /etc/default/prometheus"
-    return Refusals(host, [extra for extra, _message in BAD_INPUT], lambda: host.check_output(files))
+    return Refusals(host, BAD_INPUT, lambda: host.check_output(files))
 
 
 @pytest.mark.parametrize("extra, message", BAD_INPUT)

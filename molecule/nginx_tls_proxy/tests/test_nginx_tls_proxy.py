@@ -370,8 +370,8 @@ def pem_pair(days_valid=30, days_offset=0, common_name=BASIC):
 
 
 def bad_input_cases():
-    """(variables, message) of each input the role must refuse; the certificates are made once."""
-    cert, key = pem_pair()
+    """(variables, message) of each input the role must refuse, by name; the certificates are made once."""
+    cert, _unused = pem_pair()
     _unused, other_key = pem_pair()
     expired, expired_key = pem_pair(days_valid=10, days_offset=-30)
     return {
@@ -389,18 +389,19 @@ def bad_input_cases():
     }
 
 
+BAD_INPUT = bad_input_cases()
+
+
 @pytest.fixture(scope="module")
 def bad_input():
     """Every refusal case in one Ansible run on the basic-auth host, with its configuration around it."""
     host = inventory_host(BASIC)
-    cases = bad_input_cases()
-    return host, cases, Refusals(host, [variables for variables, _message in cases.values()],
-                                 lambda: (host.file(CONF).sha256sum, host.check_output("ls /etc/llmsec/nginx")))
+    return host, Refusals(host, list(BAD_INPUT.values()),
+                          lambda: (host.file(CONF).sha256sum, host.check_output("ls /etc/llmsec/nginx")))
 
 
-@pytest.mark.parametrize("case", ["cert_not_matching_key", "expired_cert", "missing_cert_file", "no_users",
-                                  "wildcard_origin"])
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
 def test_bad_input_refused_before_any_change(bad_input, case):
-    host, cases, runs = bad_input
-    runs.check(*cases[case])
+    host, runs = bad_input
+    runs.check(*BAD_INPUT[case])
     assert host.service("nginx").is_running

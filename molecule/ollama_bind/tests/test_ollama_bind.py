@@ -151,8 +151,7 @@ MISSING_SERVICE = ({"ollama_bind_service_name": "nollama"}, "ollama_bind_service
 def bad_input(debian12):
     """Every refusal case in one Ansible run on Debian 12 (the controller checks the input before it touches a
     host; the missing unit is the same systemd query on both releases), with the host's state around it."""
-    return Refusals(debian12, [variables for variables, _message in BAD_INPUT + [MISSING_SERVICE]],
-                    lambda: state(debian12))
+    return Refusals(debian12, BAD_INPUT + [MISSING_SERVICE], lambda: state(debian12))
 
 
 @pytest.mark.parametrize("extra_vars, message", BAD_INPUT + [MISSING_SERVICE])

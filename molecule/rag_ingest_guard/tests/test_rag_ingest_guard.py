@@ -135,7 +135,7 @@ BAD_INPUT = [
 def bad_input(host):
     """Every refusal case in one Ansible run, with the rules, the inbox settings and Qdrant's file around it."""
     files = "sha256sum /etc/llmsec/rag-rules.yml /etc/llmsec/rag-inbox.json /etc/qdrant/llmsec.yaml"
-    return Refusals(host, [extra for extra, _message in BAD_INPUT], lambda: host.check_output(files))
+    return Refusals(host, BAD_INPUT, lambda: host.check_output(files))
 
 
 @pytest.mark.parametrize("extra, message", BAD_INPUT)

@@ -152,7 +152,7 @@ BAD_INPUT = [
 @pytest.fixture(scope="module")
 def bad_input(debian12):
     """Every refusal case in one Ansible run, with the drop-in and the server's PID around it."""
-    return Refusals(debian12, [variables for variables, _message in BAD_INPUT],
+    return Refusals(debian12, BAD_INPUT,
                     lambda: (sha(debian12, DROPIN), main_pid(debian12, "ollama")))
 
 

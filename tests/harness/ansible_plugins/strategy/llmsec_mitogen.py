@@ -3,7 +3,7 @@ Python interpreter it keeps there instead of starting Python (and unpacking the 
 
 Mitogen takes over the connections it knows by their short names (`docker`, `ssh`); Molecule's Docker
 driver names the connection `community.docker.docker`, so that name is handed to Mitogen as `docker`.
-Only the tests use this (tests/harness/run-scenarios.sh sets it); the collection never depends on Mitogen.
+Only the tests use this (.config/molecule/config.yml names it); the collection never depends on Mitogen.
 """
 
 import ansible_mitogen.loaders
