@@ -131,6 +131,32 @@ def ansible_module(host, module, args=None):
     return json.loads(result.stdout.split(" => ", 1)[1])
 
 
+def module_runs(host, calls):
+    """The results of several module runs [(module, args), ...] on one host, in order, from ONE ansible-playbook
+    (one connection start, which is most of a module's time on the VM); every run asserted ok."""
+    tasks = [{"name": "call %d" % index, module: args, "register": "__call_%d" % index}
+             for index, (module, args) in enumerate(calls)]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="module-runs-", dir=EPHEMERAL or None,
+                                     delete=False) as out:
+        pass
+    tasks.append({"name": "results", "delegate_to": "localhost", "ansible.builtin.copy": {
+        "dest": out.name, "mode": "0600",
+        "content": "{{ [%s] | to_json }}" % ", ".join("__call_%d" % i for i in range(len(calls)))}})
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="module-runs-", dir=EPHEMERAL or None,
+                                     delete=False) as playbook:
+        json.dump([{"name": "module runs", "hosts": name(host) if not isinstance(host, str) else host,
+                    "gather_facts": False, "tasks": tasks}], playbook)
+    try:
+        result = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook.name],
+                                capture_output=True, text=True, env=os.environ, timeout=900, check=False)
+        assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+        with open(out.name, encoding="utf-8") as handle:
+            return json.load(handle)
+    finally:
+        os.unlink(playbook.name)
+        os.unlink(out.name)
+
+
 def local_ai_findings(host):
     """The local_ai_facts findings of a host, by kind (the audit's and the monitoring timer's view)."""
     findings = {}

@@ -51,7 +51,7 @@ def settings_errors(s):
         port = settings_check.number(s.get(variable))
         check(port is not None and 1 <= port <= 65535, variable, "must be a port from 1 to 65535, got %r"
               % s.get(variable))
-    for variable in ("models_dir", "models_mount", "home", "seccomp_dir"):
+    for variable in ("models_dir", "models_mount", "home", "seccomp_dir", "apparmor_dir"):
         check(str(s.get(variable, "")).startswith("/"), variable, "must be an absolute path, got %r" % s.get(variable))
     models = str(s.get("models_dir", "")).rstrip("/") or "/"
     check(models not in FORBIDDEN_MODELS_DIRS, "models_dir", "cannot be / or the Docker socket, got %r" % models)
@@ -69,7 +69,11 @@ def settings_errors(s):
         check(number is not None and number > 0, variable, "must be a positive integer, got %r" % s.get(variable))
     check(_MEMORY.match(str(s.get("memory", ""))), "memory", "must be a size like 16g, got %r" % s.get("memory"))
     cpus = settings_check.number(s.get("cpus"), float)
-    check(cpus is not None and cpus >= 0, "cpus", "must be 0 (no limit) or more, got %r" % s.get("cpus"))
+    check(s.get("cpus") == "auto" or (cpus is not None and cpus >= 0), "cpus",
+          "must be auto, a number of CPUs, or 0 (no limit), got %r" % s.get("cpus"))
+    shares = settings_check.number(s.get("cpu_shares"))
+    check(shares is not None and (shares == 0 or 2 <= shares <= 262144), "cpu_shares",
+          "must be 0 (Docker's default) or from 2 to 262144, got %r" % s.get("cpu_shares"))
     for variable in ("home_size", "tmp_size"):
         check(settings_check.SIZE.match(str(s.get(variable, ""))), variable,
               "must be a size like 16m, got %r" % s.get(variable))

@@ -30,6 +30,7 @@ author:
   - llmsec.hardening contributors (@llmsec)
 extends_documentation_fragment:
   - llmsec.hardening.attributes
+  - llmsec.hardening.attributes.full
   - ansible.builtin.files
 options:
   baseline:
@@ -83,13 +84,6 @@ options:
   dest:
     description: Write the profile here (JSON), atomically and only when it changes. Mode defaults to 0644.
     type: path
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
 requirements:
   - python3-seccomp on the host for validation against its libseccomp (optional).
 """

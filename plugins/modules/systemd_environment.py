@@ -31,6 +31,7 @@ author:
   - llmsec.hardening contributors (@llmsec)
 extends_documentation_fragment:
   - llmsec.hardening.attributes
+  - llmsec.hardening.attributes.full
 options:
   unit:
     description: Name of the systemd unit, with or without the C(.service) suffix.
@@ -57,13 +58,6 @@ options:
     description: Back up a file before taking a conflicting assignment out of it.
     type: bool
     default: true
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
 notes:
   - A symlinked drop-in or environment file is never edited; a conflict in one makes the module fail.
 """

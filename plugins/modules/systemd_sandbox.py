@@ -37,6 +37,7 @@ author:
   - llmsec.hardening contributors (@llmsec)
 extends_documentation_fragment:
   - llmsec.hardening.attributes
+  - llmsec.hardening.attributes.full
 options:
   unit:
     description: Name of the systemd unit, with or without the C(.service) suffix.
@@ -97,13 +98,6 @@ options:
     description: Back up the managed drop-in before replacing it.
     type: bool
     default: true
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
 notes:
   - Needs systemd 247 or later (C(NoExecPaths=)); Debian 12 has 252.
 """

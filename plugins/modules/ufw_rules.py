@@ -27,6 +27,7 @@ author:
   - llmsec.hardening contributors (@llmsec)
 extends_documentation_fragment:
   - llmsec.hardening.attributes
+  - llmsec.hardening.attributes.full
 options:
   rules:
     description: The managed rules, each with C(id), C(action), C(port), C(proto) and C(source).
@@ -37,13 +38,6 @@ options:
     description: Also delete rules that this module did not add.
     type: bool
     default: false
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
 """
 
 EXAMPLES = r"""

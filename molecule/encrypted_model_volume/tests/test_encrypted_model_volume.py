@@ -193,3 +193,5 @@ def test_reboot_brings_both_volumes_back_read_only():
         assert "is active" in host.check_output("cryptsetup status %s" % name)
         assert mount_options(host, path)[0] == "ro", path
     assert host.run("touch /models/after-reboot").rc != 0
+    # test_apparmor_profile.py left container_hardening's profile in /etc/apparmor.d: the boot loads it again.
+    assert "llmsec-ollama (enforce)" in host.file("/sys/kernel/security/apparmor/profiles").content_string

@@ -87,6 +87,23 @@ def test_consumer_token_cannot_pull(attacker, server):
     assert status == 403
 
 
+def test_a_container_beside_ollama_goes_through_the_front_door():
+    """A service in a container on the container host (a RAG ingester, or a compromised neighbour) on Ollama's
+    own network: Ollama's port is closed to it; the host's nginx answers it over TLS, 401 without a token and the
+    models with one, as for any remote client (so it is authenticated, audited and metered)."""
+    host = inventory_host(CONTAINER)
+    subprocess.run(["docker", "cp", os.path.join(os.path.dirname(os.path.abspath(__file__)), "neighbour_probe.py"),
+                    "%s:/root/neighbour_probe.py" % CONTAINER], check=True)
+    cfg = json.loads(host.check_output("docker inspect ollama"))[0]
+    network = cfg["NetworkSettings"]["Networks"]["llmsec-ollama"]
+    result = json.loads(host.check_output(
+        "docker run --rm -i --network llmsec-ollama -v /etc/llmsec/pki/ca.crt:/ca.crt:ro --entrypoint python3 %s - "
+        "%s %s %s %s < /root/neighbour_probe.py" % (cfg["Config"]["Image"], network["IPAddress"], network["Gateway"],
+                                                   CONTAINER, token(subject="neighbour"))))
+    assert result["ollama_direct"] != "open" and result["no_token"] == 401, result
+    assert result["token"] == 200 and "tiny:1b" in result["models"], result
+
+
 # --- the audit ----------------------------------------------------------------------------
 
 def run_audit(report_dir):

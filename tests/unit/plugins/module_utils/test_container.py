@@ -7,13 +7,15 @@ from ansible_collections.llmsec.hardening.plugins.module_utils import container
 DIGEST = "ollama/ollama@sha256:" + "a" * 64
 GOOD = {"image": DIGEST, "allow_floating_tag": False, "user": "1000:1000", "bind_address": "127.0.0.1",
         "host_port": 11434, "container_port": 11434, "models_dir": "/srv/ollama/models", "models_mount": "/models",
-        "home": "/home/ollama", "seccomp_dir": "/etc/llmsec/seccomp", "env": {"OLLAMA_ORIGINS": "https://a.example"},
-        "pids_limit": 256, "nofile": 65536, "memory": "16g", "cpus": 0, "home_size": "64m", "tmp_size": "256m",
+        "home": "/home/ollama", "seccomp_dir": "/etc/llmsec/seccomp", "apparmor_dir": "/etc/apparmor.d", "env": {"OLLAMA_ORIGINS": "https://a.example"},
+        "pids_limit": 256, "nofile": 65536, "memory": "16g", "cpus": "auto", "cpu_shares": 512, "home_size": "64m", "tmp_size": "256m",
         "healthcheck": ["CMD", "ollama", "list"]}
 
 
 def test_sound_settings_pass():
     assert container.settings_errors(GOOD) == []
+    assert container.settings_errors(dict(GOOD, cpus=1.5, cpu_shares=0)) == []
+    assert container.settings_errors(dict(GOOD, cpus="0", cpu_shares=2)) == []
     assert container.settings_errors(dict(GOOD, image="ollama/ollama:0.20.0", allow_floating_tag=True)) == []
 
 
@@ -33,7 +35,11 @@ def test_sound_settings_pass():
     ({"env": {"HOME": "/root"}}, "container_hardening_env cannot set"),
     ({"pids_limit": 0}, "container_hardening_pids_limit must be a positive integer"),
     ({"memory": "lots"}, "container_hardening_memory must be a size"),
-    ({"cpus": -1}, "container_hardening_cpus must be 0"),
+    ({"cpus": -1}, "container_hardening_cpus must be auto, a number of CPUs, or 0"),
+    ({"cpus": "half"}, "container_hardening_cpus must be auto"),
+    ({"cpu_shares": 1}, "container_hardening_cpu_shares must be 0 (Docker's default) or from 2 to 262144"),
+    ({"cpu_shares": 262145}, "container_hardening_cpu_shares must be 0"),
+    ({"apparmor_dir": "apparmor.d"}, "container_hardening_apparmor_dir must be an absolute path"),
     ({"tmp_size": "1 GB"}, "container_hardening_tmp_size must be a size"),
     ({"healthcheck": []}, "container_hardening_healthcheck must be a command list"),
 ])
