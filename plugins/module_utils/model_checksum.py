@@ -30,8 +30,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 try:
+    from ansible_collections.llmsec.hardening.plugins.module_utils import lock_signature
     from ansible_collections.llmsec.hardening.plugins.module_utils.atomic_file import write_atomic
 except ImportError:  # installed beside the model_integrity timer's entry point
+    import lock_signature
     from atomic_file import write_atomic
 
 DIGEST_RE = re.compile(r"^sha256[:-]([0-9a-f]{64})$")
@@ -488,6 +490,14 @@ def render_metrics(result, now=None):
               "# TYPE llmsec_model_integrity_findings gauge"]
     for key, count in sorted(summary(result).items()):
         lines.append('llmsec_model_integrity_findings{kind="%s"} %d' % (key, count))
+    approval = result.get("approval")
+    if approval is not None:
+        lines += ["# HELP llmsec_model_integrity_lock_trusted 1 if enough allowed approvers signed the lock.",
+                  "# TYPE llmsec_model_integrity_lock_trusted gauge",
+                  "llmsec_model_integrity_lock_trusted %d" % (1 if approval["trusted"] else 0),
+                  "# HELP llmsec_model_integrity_lock_approvers Distinct allowed approvers whose signature verifies.",
+                  "# TYPE llmsec_model_integrity_lock_approvers gauge",
+                  "llmsec_model_integrity_lock_approvers %d" % len(approval["approved_by"])]
     lines += ["# HELP llmsec_model_integrity_bytes_hashed Bytes hashed by the last check.",
               "# TYPE llmsec_model_integrity_bytes_hashed gauge",
               "llmsec_model_integrity_bytes_hashed %d" % result.get("bytes_hashed", 0),
@@ -500,7 +510,8 @@ def render_metrics(result, now=None):
 def run_check(config, apply=True):
     """One full check from a config dict: the module and the timer's entry point both use this.
 
-    Keys: store, files, lock, policy, cache, cache_path, quarantine_dir, workers.
+    Keys: store, files, lock, policy, cache, cache_path, quarantine_dir, workers; and for signed locks
+    required_signatures, allowed_signers, signatures_dir, verified_lock.
     With apply=False (check mode) quarantine is planned, not done, and the
     cache is not written. Returns (result, findings, exit code).
     """
@@ -509,12 +520,14 @@ def run_check(config, apply=True):
     hasher = Hasher(config.get("workers"), cache)
     result = {"verified": [], "mismatched": [], "missing": [], "orphans": [], "invalid": [], "unapproved": [],
               "models": {}, "quarantined": []}
-    lock = load_lock(config["lock"]) if config.get("lock") else None
+    lock, policy, approval = _trusted_lock(config, apply)
+    if approval is not None:
+        result["approval"] = approval
     if config.get("store"):
         result.update(verify_store(config["store"], hasher, lock))
     for key, entries in verify_files(config.get("files") or [], hasher).items():
         result[key].extend(entries)
-    if config.get("policy") == "quarantine" and result["unapproved"]:
+    if policy == "quarantine" and result["unapproved"]:
         moves = quarantine_plan(config["store"], result, config["quarantine_dir"])
         if apply:
             apply_moves(moves, config["quarantine_dir"])
@@ -526,5 +539,38 @@ def run_check(config, apply=True):
     result["cache_hits"] = hasher.cache_hits
     result["seconds"] = round(time.time() - started, 3)
     findings = problems(result)
-    code = 1 if findings and config.get("policy") != "warn" else 0
+    code = 1 if findings and policy != "warn" else 0
+    if approval is not None and not approval["trusted"]:
+        findings.insert(0, lock_signature.finding(approval, config["lock"]))
+        code = 1  # an untrusted lock fails whatever the policy
     return result, findings, code
+
+
+def _trusted_lock(config, apply):
+    """(lock models, policy, approval) for this run. Without required signatures: the lock as it is. With them:
+    the lock when enough allowed principals signed its exact bytes (kept as the last verified lock); otherwise
+    the last verified lock (or none) and no quarantine, so that an edited lock cannot move a model away."""
+    policy = config.get("policy")
+    required = int(config.get("required_signatures") or 0)
+    if not config.get("lock"):
+        return None, policy, None
+    if required <= 0:
+        return load_lock(config["lock"]), policy, None
+    try:
+        approval = lock_signature.verify(config["lock"], lock_signature.signature_files(config["signatures_dir"]),
+                                         config["allowed_signers"], required)
+    except FileNotFoundError as exc:
+        if exc.filename == "ssh-keygen":
+            raise ChecksumError("required_signatures needs OpenSSH's ssh-keygen on the host (Debian and Ubuntu: "
+                                "openssh-client), which is not installed")
+        raise
+    verified = config.get("verified_lock")
+    if approval["trusted"]:
+        lock = load_lock(config["lock"])
+        if verified and apply:
+            with open(config["lock"], "rb") as handle:
+                write_atomic(verified, handle.read(), 0o600)
+        return lock, policy, approval
+    previous = load_lock(verified) if verified and os.path.exists(verified) else None
+    approval["in_force"] = verified if previous is not None else None
+    return previous, "enforce" if policy == "quarantine" else policy, approval

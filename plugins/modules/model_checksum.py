@@ -75,6 +75,24 @@ options:
   workers:
     description: Files hashed in parallel; default the number of CPUs.
     type: int
+  required_signatures:
+    description:
+      - Distinct approvers (principals of O(allowed_signers)) whose OpenSSH signature (C(ssh-keygen -Y sign -n
+        llmsec-model-lock)) must verify over the lock's exact bytes. 0 trusts the lock as it is.
+      - When fewer verify, the check fails, the last lock that did verify (O(verified_lock)) stays in force, and
+        nothing is quarantined, whatever O(policy) says.
+    type: int
+    default: 0
+  allowed_signers:
+    description: The allowed-signers file (ssh-keygen(1)) naming the approvers and their public keys.
+    type: path
+  signatures_dir:
+    description: Directory of the lock's signatures (C(*.sig)). Default O(lock) followed by C(.sig.d).
+    type: path
+  verified_lock:
+    description: Where the last lock that verified is kept (root-only).
+    type: path
+    default: /var/lib/llmsec/models.lock.verified.yml
 attributes:
   check_mode:
     support: full
@@ -141,6 +159,13 @@ models:
   description: Each model in the store with its manifest digest (the model ID that C(ollama list) shows) and layers.
   returned: always
   type: dict
+approval:
+  description:
+    - With O(required_signatures), who approved the lock - C(approved_by) (principals), C(approvals) (principal,
+      key fingerprint, signature file), C(rejected) (signature, reason), C(trusted), C(required), C(lock_sha256)
+      and, when the lock is not trusted, C(in_force) (the last verified lock used instead, or null).
+  returned: when O(required_signatures) is above 0
+  type: dict
 quarantined:
   description: Files moved (or that would be moved, in check mode) to the quarantine directory.
   returned: always
@@ -177,6 +202,10 @@ def main():
             cache_path=dict(type="path", default="/var/lib/llmsec/model_checksum.cache.json"),
             quarantine_dir=dict(type="path", default="/var/lib/llmsec/quarantine"),
             workers=dict(type="int"),
+            required_signatures=dict(type="int", default=0),
+            allowed_signers=dict(type="path"),
+            signatures_dir=dict(type="path"),
+            verified_lock=dict(type="path", default="/var/lib/llmsec/models.lock.verified.yml"),
         ),
         required_one_of=[("store", "files")],
         required_if=[("mode", "lock", ("store", "lock")), ("policy", "quarantine", ("store", "lock"))],
@@ -187,8 +216,12 @@ def main():
         module.fail_json(msg="workers must be at least 1, got %d" % params["workers"])
     if params["mode"] == "lock":
         lock_mode(module)
+    if params["required_signatures"] > 0 and not (params["lock"] and params["allowed_signers"]):
+        module.fail_json(msg="required_signatures needs lock and allowed_signers")
     config = dict((key, params[key]) for key in
-                  ("store", "files", "lock", "policy", "cache", "cache_path", "quarantine_dir", "workers"))
+                  ("store", "files", "lock", "policy", "cache", "cache_path", "quarantine_dir", "workers",
+                   "required_signatures", "allowed_signers", "verified_lock"))
+    config["signatures_dir"] = params["signatures_dir"] or "%s.sig.d" % params["lock"]
     config["cache"] = params["cache"] and params["mode"] != "full"
     if params["lock"] and not os.path.exists(params["lock"]):
         module.fail_json(msg="lock %s does not exist; create it with mode: lock and review it" % params["lock"])

@@ -96,10 +96,10 @@ def test_a_container_beside_ollama_goes_through_the_front_door():
                     "%s:/root/neighbour_probe.py" % CONTAINER], check=True)
     cfg = json.loads(host.check_output("docker inspect ollama"))[0]
     network = cfg["NetworkSettings"]["Networks"]["llmsec-ollama"]
+    args = (cfg["Config"]["Image"], network["IPAddress"], network["Gateway"], CONTAINER, token(subject="neighbour"))
     result = json.loads(host.check_output(
         "docker run --rm -i --network llmsec-ollama -v /etc/llmsec/pki/ca.crt:/ca.crt:ro --entrypoint python3 %s - "
-        "%s %s %s %s < /root/neighbour_probe.py" % (cfg["Config"]["Image"], network["IPAddress"], network["Gateway"],
-                                                   CONTAINER, token(subject="neighbour"))))
+        "%s %s %s %s < /root/neighbour_probe.py" % args))
     assert result["ollama_direct"] != "open" and result["no_token"] == 401, result
     assert result["token"] == 200 and "tiny:1b" in result["models"], result
 

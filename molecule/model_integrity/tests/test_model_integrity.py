@@ -2,8 +2,12 @@
 
 import json
 import os
+import subprocess
+import tempfile
 
-from scenario_helpers import assert_refused, case_key, refusals, run_role
+import pytest
+
+from scenario_helpers import EPHEMERAL, Refusals, assert_refused, case_key, refusals, run_role
 
 STORE = "/usr/share/ollama/.ollama/models"
 MANIFESTS = STORE + "/manifests/registry.ollama.ai/library"
@@ -26,6 +30,12 @@ def flip_byte(host, path, offset=4096):
 
 def run_service(host):
     return host.run("systemctl start llmsec-model-integrity.service")
+
+
+def last_report(host):
+    """The timer's last JSON line in the journal (systemd's own lines follow it)."""
+    lines = host.check_output("journalctl -u llmsec-model-integrity.service -o cat -n 20").splitlines()
+    return json.loads([line for line in lines if line.startswith("{")][-1])
 
 
 def test_timer_is_enabled_and_scheduled(host):
@@ -106,3 +116,89 @@ def test_bad_input_is_refused(host):
     results = refusals(host, [variables for variables, _message in BAD_INPUT])
     for variables, message in BAD_INPUT:
         assert_refused(results[case_key(variables)], message)
+
+
+# --- signed approvals (last: they leave a signed lock in force) ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def approvers():
+    """alice and bob approve; mallory has a key too, but nobody listed it. Keys on the controller, as approvers
+    hold them on their own machines."""
+    directory = os.path.join(EPHEMERAL, "approvers")
+    os.makedirs(directory, exist_ok=True)
+    keys = {}
+    for who in ("alice", "bob", "mallory"):
+        path = os.path.join(directory, who)
+        if not os.path.exists(path):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", who, "-f", path], check=True)
+        with open(path + ".pub", encoding="utf-8") as handle:
+            keys[who] = (path, handle.read().strip())
+    return keys
+
+
+def signatures(keys, text, *who):
+    """Each approver signs the lock's exact text (ssh-keygen -Y sign -n llmsec-model-lock): armored signatures."""
+    out = []
+    with tempfile.TemporaryDirectory() as scratch:
+        lock = os.path.join(scratch, "models.lock.yml")
+        with open(lock, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        for name in who:
+            subprocess.run(["ssh-keygen", "-Y", "sign", "-f", keys[name][0], "-n", "llmsec-model-lock", lock],
+                           check=True, capture_output=True)
+            with open(lock + ".sig", encoding="utf-8") as handle:
+                out.append(handle.read())
+            os.unlink(lock + ".sig")
+    return out
+
+
+def two_person(keys, **extra):
+    return dict({"model_integrity_allowed_signers": [{"principal": "alice@example.com", "key": keys["alice"][1]},
+                                                     {"principal": "bob@example.com", "key": keys["bob"][1]}],
+                 "model_integrity_required_signatures": 2}, **extra)
+
+
+def test_a_lock_signed_by_two_approvers_is_trusted_and_they_are_named(host, approvers):
+    text = host.file("/etc/llmsec/models.lock.yml").content_string
+    result = run_role(host, two_person(approvers, model_integrity_lock_signatures=signatures(
+        approvers, text, "alice", "bob")))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert "approved by alice@example.com, bob@example.com." in result.stdout
+    assert host.file("/var/lib/llmsec/models.lock.verified.yml").content_string == text
+    assert run_service(host).rc == 0
+    assert last_report(host)["approval"]["approved_by"] == ["alice@example.com", "bob@example.com"]
+    assert "llmsec_model_integrity_lock_trusted 1" in host.file(TEXTFILE).content_string
+
+
+def test_untrusted_locks_are_refused_and_move_nothing(host, approvers):
+    """One approver of two; a key nobody listed; and a lock edited after both signed it (small:2b dropped), with
+    the quarantine policy that would move small:2b if the edited lock were believed."""
+    text = host.file("/etc/llmsec/models.lock.yml").content_string
+    header = "".join(line for line in text.splitlines(True) if line.startswith("#"))
+    body = json.loads("".join(line for line in text.splitlines(True) if not line.startswith("#")))
+    del body["models"]["small:2b"]
+    edited = header + json.dumps(body, indent=2, sort_keys=True) + "\n"
+    cases = [
+        (two_person(approvers, model_integrity_lock_signatures=signatures(approvers, text, "alice")),
+         "1 distinct valid signature(s) (alice@example.com) of 2 required"),
+        (two_person(approvers, model_integrity_lock_signatures=signatures(approvers, text, "alice", "mallory")),
+         "made with a key that is not on the allowed signers list"),
+        (two_person(approvers, model_integrity_lock_content=edited, model_integrity_policy="quarantine",
+                    model_integrity_lock_signatures=signatures(approvers, text, "alice", "bob")),
+         "signed by alice@example.com but does not verify over this lock"),
+    ]
+
+    def state():
+        return (host.check_output("find %s -type f | sort" % MANIFESTS),
+                host.check_output("find /var/lib/llmsec/quarantine -type f | sort"),
+                host.file("/var/lib/llmsec/models.lock.verified.yml").sha256sum)
+
+    refused = Refusals(host, cases, state)
+    for variables, message in cases:
+        refused.check(variables, message)
+    # The timer, on the edited lock the last case left: refused too, and small:2b stays.
+    assert run_service(host).rc != 0
+    report = last_report(host)
+    assert report["approval"]["trusted"] is False and report["quarantined"] == []
+    assert host.file(MANIFESTS + "/small/2b").exists
+    assert "llmsec_model_integrity_lock_trusted 0" in host.file(TEXTFILE).content_string

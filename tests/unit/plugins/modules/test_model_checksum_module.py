@@ -81,3 +81,25 @@ def test_cache_option(run_module, tmp_path):
     assert full.result["bytes_hashed"] == first.result["bytes_hashed"] and full.result["cache_hits"] == 0
     assert os.stat(str(cache)).st_mode & 0o077 == 0
     assert mc.Cache(str(cache)).entries
+
+
+def test_required_signatures_need_the_approvers(run_module, tmp_path):
+    store = make_store(tmp_path)
+    lock = tmp_path / "models.lock.yml"
+    run_module(model_checksum.main, {"store": str(store), "lock": str(lock), "mode": "lock"})
+    out = run_module(model_checksum.main, {"store": str(store), "lock": str(lock), "required_signatures": 1})
+    assert out.kind == "fail" and out.result["msg"] == "required_signatures needs lock and allowed_signers"
+
+
+def test_an_unsigned_lock_fails_with_the_approvers_named(run_module, tmp_path):
+    store = make_store(tmp_path)
+    lock = tmp_path / "models.lock.yml"
+    run_module(model_checksum.main, {"store": str(store), "lock": str(lock), "mode": "lock"})
+    allowed = tmp_path / "allowed"
+    allowed.write_text("")
+    out = run_module(model_checksum.main, {"store": str(store), "lock": str(lock), "required_signatures": 1,
+                                           "allowed_signers": str(allowed),
+                                           "verified_lock": str(tmp_path / "verified.yml")})
+    assert out.kind == "fail" and "is not trusted: 0 distinct valid signature(s) (none) of 1 required" in out.result["msg"]
+    assert out.result["approval"]["trusted"] is False and out.result["approval"]["in_force"] is None
+    assert not (tmp_path / "verified.yml").exists()
