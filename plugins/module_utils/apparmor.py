@@ -132,10 +132,10 @@ def capability_names(values):
 
 def _dir_rules(path, perms):
     """Rules for a directory and everything under it (a trailing glob is taken as given)."""
-    path = path.rstrip("/") or "/"
-    if path.endswith("*"):
-        return ["%s %s," % (path, perms)]
-    return ["%s/ %s," % (path, "rw" if "w" in perms else "r"), "%s/** %s," % (path.rstrip("/"), perms)]
+    base = path.rstrip("/")
+    if base.endswith("*"):
+        return ["%s %s," % (base, perms)]
+    return ["%s/ %s," % (base, "rw" if "w" in perms else "r"), "%s/** %s," % (base, perms)]
 
 
 def build_profile(name, exec_paths=None, models=None, models_writable=False, state=(), read=(),

@@ -511,7 +511,7 @@ def run_check(config, apply=True):
     """One full check from a config dict: the module and the timer's entry point both use this.
 
     Keys: store, files, lock, policy, cache, cache_path, quarantine_dir, workers; and for signed locks
-    required_signatures, allowed_signers, signatures_dir, verified_lock.
+    required_signatures, allowed_signers, signatures_dir (default: the lock's path + .sig.d), verified_lock.
     With apply=False (check mode) quarantine is planned, not done, and the
     cache is not written. Returns (result, findings, exit code).
     """
@@ -557,8 +557,8 @@ def _trusted_lock(config, apply):
     if required <= 0:
         return load_lock(config["lock"]), policy, None
     try:
-        approval = lock_signature.verify(config["lock"], lock_signature.signature_files(config["signatures_dir"]),
-                                         config["allowed_signers"], required)
+        signatures = lock_signature.signature_files(config.get("signatures_dir") or config["lock"] + ".sig.d")
+        approval = lock_signature.verify(config["lock"], signatures, config["allowed_signers"], required)
     except FileNotFoundError as exc:
         if exc.filename == "ssh-keygen":
             raise ChecksumError("required_signatures needs OpenSSH's ssh-keygen on the host (Debian and Ubuntu: "

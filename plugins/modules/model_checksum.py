@@ -220,8 +220,7 @@ def main():
         module.fail_json(msg="required_signatures needs lock and allowed_signers")
     config = dict((key, params[key]) for key in
                   ("store", "files", "lock", "policy", "cache", "cache_path", "quarantine_dir", "workers",
-                   "required_signatures", "allowed_signers", "verified_lock"))
-    config["signatures_dir"] = params["signatures_dir"] or "%s.sig.d" % params["lock"]
+                   "required_signatures", "allowed_signers", "signatures_dir", "verified_lock"))
     config["cache"] = params["cache"] and params["mode"] != "full"
     if params["lock"] and not os.path.exists(params["lock"]):
         module.fail_json(msg="lock %s does not exist; create it with mode: lock and review it" % params["lock"])

@@ -119,3 +119,9 @@ def test_loaded_mode():
     assert apparmor.loaded_mode(text, "llmsec-ollama") == "complain"
     assert apparmor.loaded_mode(text, "docker-default") == "enforce"
     assert apparmor.loaded_mode(text, "llmsec") is None
+
+
+def test_directory_rules():
+    assert apparmor._dir_rules("/srv/models/", "r") == ["/srv/models/ r,", "/srv/models/** r,"]
+    assert apparmor._dir_rules("/", "r") == ["/ r,", "/** r,"]
+    assert apparmor._dir_rules("/srv/models/**", "r") == ["/srv/models/** r,"]
