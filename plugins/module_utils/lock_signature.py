@@ -98,13 +98,12 @@ def _ssh_keygen(args, data=None, ssh_keygen="ssh-keygen"):
     return proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
 
 
-def verify(lock_path, signatures, allowed_signers, required, ssh_keygen="ssh-keygen"):
-    """Count the distinct allowed principals whose signature verifies over the lock file's bytes.
+def verify(data, signatures, allowed_signers, required, ssh_keygen="ssh-keygen"):
+    """Count the distinct allowed principals whose signature verifies over the lock's bytes (`data`: the caller
+    reads the file once and uses the same bytes for what it decides).
 
     Returns {trusted, required, approvals: [{principal, key, signature}], rejected: [{signature, reason}],
     lock_sha256}."""
-    with open(lock_path, "rb") as handle:
-        data = handle.read()
     approvals, rejected = [], []
     for sig in signatures:
         rc, out, err = _ssh_keygen(["find-principals", "-s", sig, "-f", allowed_signers], ssh_keygen=ssh_keygen)

@@ -273,7 +273,11 @@ def parse_manifest(raw):
 def load_lock(path):
     """Read models.lock.yml. It is written as JSON, which is YAML; PyYAML is used when present."""
     with open(path, "r") as handle:
-        text = handle.read()
+        return parse_lock(handle.read(), path)
+
+
+def parse_lock(text, path):
+    """The models of a lock's text (path only names it in errors)."""
     try:
         import yaml  # pylint: disable=import-outside-toplevel
 
@@ -558,7 +562,9 @@ def _trusted_lock(config, apply):
         return load_lock(config["lock"]), policy, None
     try:
         signatures = lock_signature.signature_files(config.get("signatures_dir") or config["lock"] + ".sig.d")
-        approval = lock_signature.verify(config["lock"], signatures, config["allowed_signers"], required)
+        with open(config["lock"], "rb") as handle:
+            data = handle.read()  # read once: verified, parsed and kept are the same bytes
+        approval = lock_signature.verify(data, signatures, config["allowed_signers"], required)
     except FileNotFoundError as exc:
         if exc.filename == "ssh-keygen":
             raise ChecksumError("required_signatures needs OpenSSH's ssh-keygen on the host (Debian and Ubuntu: "
@@ -566,10 +572,9 @@ def _trusted_lock(config, apply):
         raise
     verified = config.get("verified_lock")
     if approval["trusted"]:
-        lock = load_lock(config["lock"])
+        lock = parse_lock(data.decode("utf-8"), config["lock"])
         if verified and apply:
-            with open(config["lock"], "rb") as handle:
-                write_atomic(verified, handle.read(), 0o600)
+            write_atomic(verified, data, 0o600)
         return lock, policy, approval
     previous = load_lock(verified) if verified and os.path.exists(verified) else None
     approval["in_force"] = verified if previous is not None else None

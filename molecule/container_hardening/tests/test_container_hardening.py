@@ -177,6 +177,8 @@ BAD_INPUT = [
     ({"container_hardening_bind_address": "0.0.0.0"}, "container_hardening_bind_address"),
     ({"container_hardening_seccomp_deny": ["mount", "mountt"]}, "deny: mountt"),
     ({"container_hardening_env": {"OLLAMA_ORIGINS": "*"}}, "container_hardening_env cannot set"),
+    ({"container_hardening_cpus": "half"}, "container_hardening_cpus must be auto, a number of CPUs, or 0"),
+    ({"container_hardening_cpu_shares": 1}, "container_hardening_cpu_shares must be 0 (Docker's default) or from 2"),
 ]
 
 

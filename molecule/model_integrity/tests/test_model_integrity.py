@@ -109,6 +109,9 @@ BAD_INPUT = [
     ({"model_integrity_policy": "nuke"}, "model_integrity_policy"),
     ({"model_integrity_files": [{"path": "m.gguf", "sha256": "0" * 64}]}, "model_integrity_files[0] needs an absolute path"),
     ({"model_integrity_store": "models"}, "model_integrity_store must be empty or an absolute path"),
+    ({"model_integrity_required_signatures": 1},
+     "model_integrity_required_signatures is 1 but model_integrity_allowed_signers names 0 approver(s)"),
+    ({"model_integrity_lock_signatures": ["approved by me"]}, "model_integrity_lock_signatures[0] must be an armored"),
 ]
 
 

@@ -41,7 +41,7 @@ def test_two_approvers_trusted_and_named(setup):
     keys, lock, allowed, sigs = setup
     sign(keys["alice"][0], lock, sigs / "01.sig")
     sign(keys["bob"][0], lock, sigs / "02.sig")
-    state = ls.verify(str(lock), ls.signature_files(str(sigs)), allowed, 2)
+    state = ls.verify(lock.read_bytes(), ls.signature_files(str(sigs)), allowed, 2)
     assert state["trusted"] and state["approved_by"] == ["alice@example.com", "bob"]
     assert all(a["key"].startswith("SHA256:") for a in state["approvals"]) and not state["rejected"]
 
@@ -50,7 +50,7 @@ def test_one_signature_twice_is_one_approver(setup):
     keys, lock, allowed, sigs = setup
     sign(keys["alice"][0], lock, sigs / "01.sig")
     sign(keys["alice"][0], lock, sigs / "02.sig")
-    state = ls.verify(str(lock), ls.signature_files(str(sigs)), allowed, 2)
+    state = ls.verify(lock.read_bytes(), ls.signature_files(str(sigs)), allowed, 2)
     assert not state["trusted"] and state["approved_by"] == ["alice@example.com"]
 
 
@@ -60,7 +60,7 @@ def test_unknown_key_other_namespace_and_edited_lock_refused(setup):
     sign(keys["bob"][0], lock, sigs / "02.sig", namespace="file")
     sign(keys["alice"][0], lock, sigs / "03.sig")
     lock.write_text(lock.read_text().replace("a" * 64, "b" * 64))  # edited after signing
-    state = ls.verify(str(lock), ls.signature_files(str(sigs)), allowed, 1)
+    state = ls.verify(lock.read_bytes(), ls.signature_files(str(sigs)), allowed, 1)
     assert not state["trusted"] and state["approved_by"] == []
     reasons = [r["reason"] for r in state["rejected"]]
     assert reasons[0] == "made with a key that is not on the allowed signers list"
@@ -72,7 +72,7 @@ def test_unknown_key_other_namespace_and_edited_lock_refused(setup):
 def test_no_signature_at_all(setup):
     _keys, lock, allowed, sigs = setup
     assert ls.signature_files(str(sigs / "absent")) == []
-    state = ls.verify(str(lock), [], allowed, 1)
+    state = ls.verify(lock.read_bytes(), [], allowed, 1)
     assert not state["trusted"] and state["rejected"] == []
 
 
