@@ -57,6 +57,54 @@ def run_role(host, extra_vars, args=(), role=None):
         capture_output=True, text=True, env=os.environ, timeout=600, check=False)
 
 
+PLAYBOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "playbooks")
+
+
+def run_playbook(playbook, limit, extra_vars, args=()):
+    """Run one of the collection's playbooks (playbooks/<playbook>.yml) on the scenario's inventory, limited to
+    some hosts; never raises."""
+    return subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", limit,
+         os.path.join(PLAYBOOKS, playbook + ".yml"), "-e", json.dumps(extra_vars)] + list(args),
+        capture_output=True, text=True, env=os.environ, timeout=900, check=False)
+
+
+def approver_keys(*who):
+    """Each approver's ed25519 key, made once on the controller (approvers hold theirs on their own machines):
+    {name: (private key path, public key line)}."""
+    directory = os.path.join(EPHEMERAL, "approvers")
+    os.makedirs(directory, exist_ok=True)
+    keys = {}
+    for person in who:
+        path = os.path.join(directory, person)
+        if not os.path.exists(path):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", person, "-f", path], check=True)
+        with open(path + ".pub", encoding="utf-8") as handle:
+            keys[person] = (path, handle.read().strip())
+    return keys
+
+
+def sign_lock(keys, text, *who):
+    """Each approver signs the lock's exact text (ssh-keygen -Y sign -n llmsec-model-lock): armored signatures."""
+    out = []
+    with tempfile.TemporaryDirectory() as scratch:
+        lock = os.path.join(scratch, "models.lock.yml")
+        with open(lock, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        for person in who:
+            subprocess.run(["ssh-keygen", "-Y", "sign", "-f", keys[person][0], "-n", "llmsec-model-lock", lock],
+                           check=True, capture_output=True)
+            with open(lock + ".sig", encoding="utf-8") as handle:
+                out.append(handle.read())
+            os.unlink(lock + ".sig")
+    return out
+
+
+def allowed_signers(keys, *who):
+    """model_integrity_allowed_signers for these approvers, as <name>@example.com."""
+    return [{"principal": "%s@example.com" % person, "key": keys[person][1]} for person in who]
+
+
 class _CaseResult:
     """One case of refusals(): the shape of run_role's result, so that assert_refused reads both."""
 
@@ -229,6 +277,22 @@ def token(role="inference_consumer", subject="alice", kid="ed-2026", key=None, a
         path, alg = SIGNING_KEYS[kid]
         key = read_secret(path).strip() if alg == "HS256" else read_secret(path)
     return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid} if kid else None)
+
+
+CHANGE_WINDOW = "/var/lib/llmsec/change-window.json"
+
+
+def open_change_window(host, minutes=120, change="CHG-tests", opened=None):
+    """Open a model change window on a host as playbooks/model_change.yml's first step does (the file only: the
+    gateway's model routes); opened in the past makes one whose deadline may have passed."""
+    opened = int(time.time()) if opened is None else opened
+    text = json.dumps({"change": change, "opened_by": "tests", "opened": opened, "until": opened + minutes * 60})
+    host.run_test("install -d -m 0755 /var/lib/llmsec && printf '%%s\\n' %s > %s && chmod 0644 %s",
+                  text, CHANGE_WINDOW, CHANGE_WINDOW)
+
+
+def close_change_window(host):
+    host.run_test("rm -f %s", CHANGE_WINDOW)
 
 
 def install_ca_certificates(client, servers):

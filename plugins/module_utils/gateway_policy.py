@@ -39,6 +39,9 @@ DEFAULT_ROLE_ACTIONS = {
 }
 ACTIONS = ("list", "inference", "show", "create_from_base", "create", "pull", "push", "copy", "delete",
            "blobs", "metrics", "audit")
+# The model-management routes: with the policy's change_window on, they pass only while a
+# change window is open on the host (module_utils/change_window.py), whoever asks.
+WINDOW_ACTIONS = ("pull", "push", "create", "copy", "delete", "blobs")
 
 # Ollama's routes (server/routes.go), grouped. Anything else is denied,
 # including the account and cloud routes (/api/me, /api/experimental/...).
@@ -440,15 +443,20 @@ def modelfile_lines(modelfile, instruction):
             for line in modelfile.splitlines() if line.strip().upper().startswith(instruction + " ")]
 
 
-def authorize(policy, claims, method, path, body):
+def authorize(policy, claims, method, path, body, window_open=False):
     """Decide a request. policy: role_actions, role_models, create_bases, pull_registries,
-    allow_insecure_pull. Returns (action, endpoint, models); raises Denied."""
+    allow_insecure_pull, change_window. window_open: whether a change window is open now.
+    Returns (action, endpoint, models); raises Denied."""
     action, endpoint = classify(method, path)
     role = claims["role"]
     allowed = policy["role_actions"].get(role, [])
     granted = action in allowed or (action == "create" and "create_from_base" in allowed)
     if not granted:
         raise Denied(403, "role", "role %s may not use %s" % (role, endpoint))
+    if action in WINDOW_ACTIONS and policy.get("change_window", True) and not window_open \
+            and not (action == "blobs" and method == "HEAD"):
+        raise Denied(403, "change_window", "%s changes models: it is open only during a model change window "
+                     "(playbooks/model_change.yml)" % endpoint)
     if body is None:
         body = {}
     if not isinstance(body, dict):

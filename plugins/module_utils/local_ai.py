@@ -19,8 +19,9 @@ import socket
 import stat
 
 try:
-    from ansible_collections.llmsec.hardening.plugins.module_utils import ollama_advisories, ollama_env
+    from ansible_collections.llmsec.hardening.plugins.module_utils import change_window, ollama_advisories, ollama_env
 except ImportError:  # installed beside the monitoring timer's entry point
+    import change_window
     import ollama_advisories
     import ollama_env
 
@@ -49,7 +50,7 @@ KINDS_SEVERITY = {
     "nonloopback_listener": "high", "docker_published_ai_port": "high", "unapproved_model_loaded": "high",
     "wildcard_origins": "high", "vulnerable_version": "high", "running_as_root": "medium",
     "writable_model": "medium", "debug_logging": "medium", "unsandboxed_service": "medium",
-    "local_access_open": "medium", "scan_incomplete": "info",
+    "local_access_open": "medium", "change_window_open": "low", "scan_incomplete": "info",
 }
 TCP_LISTEN = "0A"
 # Go's buildinfo keeps the link flags, and Ollama's release builds set the version with one:
@@ -372,6 +373,7 @@ def scan(root="/", hash_executables=True, approved_digests=None):
             del server[name]
     findings.extend(proxy_findings(proxies))
     findings.extend(local_access_findings(servers, proxies))
+    findings.extend(change_window_findings(root))
     findings.sort(key=lambda item: (-SEVERITY_ORDER[item["severity"]], item["kind"], item.get("pid") or 0))
     return servers, findings
 
@@ -604,6 +606,30 @@ def local_access_findings(servers, proxies):
                           "fix": "let only the proxy's and the server's users through "
                                  "(llmsec.hardening.firewall, firewall_local_access_control)"})
     return found
+
+
+def window_state(root="/", now=None):
+    """The host's model change window (module_utils/change_window.py), under root."""
+    return change_window.state(os.path.join(root, change_window.DEFAULT_PATH.lstrip("/")), now)
+
+
+def change_window_findings(root="/", now=None):
+    """A model change window open now, or one left behind (its host lost mid-change, its deadline passed)."""
+    window = window_state(root, now)
+    if not window["present"]:
+        return []
+    if window["error"]:
+        what = "a model change window file that opens nothing (%s)" % window["error"]
+    else:
+        what = "the model change window %r opened by %s, %s at %d" % (
+            window["change"], window["opened_by"], "expired" if window["expired"] else "open until",
+            window["until"])
+    return [{"kind": "change_window_open", "severity": KINDS_SEVERITY["change_window_open"],
+             "path": window["path"], "expired": window["expired"], "until": window.get("until"),
+             "message": "%s is here: %s; the model store may be writable and the gateway's model routes "
+                        "open" % (window["path"], what),
+             "fix": "finish the change (playbooks/model_change.yml closes its window even when a step fails), or "
+                    "run playbooks/site.yml, which makes the store read-only again and removes the file"}]
 
 
 def posture_score(findings):

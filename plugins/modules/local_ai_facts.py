@@ -85,8 +85,17 @@ ansible_facts:
   contains:
     local_ai:
       description: C(servers) (each with C(kind), C(pid), C(user), C(exe), C(listeners), C(models), C(unit),
-        C(container), C(own_netns), C(environment), C(exe_sha256)), C(findings) and C(posture_score).
+        C(container), C(own_netns), C(environment), C(exe_sha256)), C(findings), C(posture_score) and
+        C(change_window).
       type: dict
+change_window:
+  description: The model change window file's state - C(present), C(open), C(expired), C(error) (why a
+    present file opens nothing, such as an owner other than root), and the window's C(change), C(opened_by),
+    C(opened) and C(until) (Unix times).
+  returned: always
+  type: dict
+  sample: {path: /var/lib/llmsec/change-window.json, present: true, open: false, expired: true, error: null,
+           change: CHG-1042, opened_by: alice, opened: 1796342400, until: 1796346000}
 findings:
   description: Each with C(severity), C(kind), C(pid), C(server), C(message), C(fix), and C(address) or C(path)
     where one applies, the most severe first.
@@ -130,8 +139,10 @@ def main():
             approved = local_ai.lock_digests(handle.read())
     servers, findings = local_ai.scan(module.params["root"], module.params["hash_executables"], approved)
     score = local_ai.posture_score(findings)
-    module.exit_json(changed=False, servers=servers, findings=findings, posture_score=score,
-                     ansible_facts={"local_ai": {"servers": servers, "findings": findings, "posture_score": score}})
+    window = local_ai.window_state(module.params["root"])
+    module.exit_json(changed=False, servers=servers, findings=findings, posture_score=score, change_window=window,
+                     ansible_facts={"local_ai": {"servers": servers, "findings": findings, "posture_score": score,
+                                                 "change_window": window}})
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ import time
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from scenario_helpers import (AUD, ISS, JWT_DIR, PKI, Refusals, assert_streamed, call, copy_stream_probe,
-                              install_ca_certificates, inventory_host, probe, token, wait_for)
+from scenario_helpers import (AUD, ISS, JWT_DIR, PKI, Refusals, assert_streamed, call, close_change_window,
+                              copy_stream_probe, install_ca_certificates, inventory_host, open_change_window, probe,
+                              token, wait_for)
 from scenario_helpers import read_secret as read
 
 GW12, GW13, CLIENT = "llmsec-gw12", "llmsec-gw13", "llmsec-gw-client"
@@ -53,6 +54,17 @@ def client():
     copy_stream_probe(CLIENT)
     copy_stream_probe(CLIENT, "burst_probe.py")
     return inventory_host(CLIENT)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def change_window():
+    """The model routes (pull, create, blobs...) pass only inside a model change window: these tests run inside
+    one, as playbooks/model_change.yml would open it; test_model_routes_are_shut_outside_a_window closes it."""
+    for server in (GW12, GW13):
+        open_change_window(inventory_host(server))
+    yield
+    for server in (GW12, GW13):
+        close_change_window(inventory_host(server))
 
 
 def metrics(server):
@@ -158,6 +170,27 @@ def test_admin_pulls_only_from_allowed_registries(client):
     admin = token("model_admin", "admin-pull")
     status, _h, body = call(client, GW12, "/api/pull", admin, {"model": "evil.example.com/x/tiny:1b", "stream": False})
     assert status == 403 and "registry" in body
+    status, _h, body = call(client, GW12, "/api/pull", admin, {"model": "tiny:2b", "stream": False})
+    assert status == 200 and "success" in body
+
+
+def test_model_routes_are_shut_outside_a_window(client):
+    """No window, a window past its deadline, a window file that someone other than root could have written: the
+    administrator's pull is refused (403 change_window) and the stand-in carries nothing out."""
+    admin = token("model_admin", "admin-window")
+    host = inventory_host(GW12)
+    try:
+        close_change_window(host)
+        assert "change window" in refused_and_not_run(client, "/api/pull", admin, {"model": "tiny:3b"}, (403,))
+        open_change_window(host, minutes=5, opened=int(time.time()) - 600)
+        assert "change window" in refused_and_not_run(client, "/api/pull", admin, {"model": "tiny:3b"}, (403,))
+        open_change_window(host)
+        host.run_test("chmod 0666 /var/lib/llmsec/change-window.json")
+        assert "change window" in refused_and_not_run(client, "/api/delete", admin, {"model": "tiny:1b"}, (403,),
+                                                      "-X", "DELETE")
+    finally:
+        open_change_window(host)
+    assert [record["reason"] for record in audit_records("admin-window")] == ["change_window"] * 3
     status, _h, body = call(client, GW12, "/api/pull", admin, {"model": "tiny:2b", "stream": False})
     assert status == 200 and "success" in body
 

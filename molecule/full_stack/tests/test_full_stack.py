@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from scenario_helpers import (EPHEMERAL, PKI, assert_streamed, call, copy_stream_probe, install_ca_certificates,
-                              inventory_host, probe, token, unit_status)
+from scenario_helpers import (EPHEMERAL, PKI, allowed_signers, approver_keys, assert_streamed, call, copy_stream_probe,
+                              install_ca_certificates, inventory_host, local_ai_findings, open_change_window, probe,
+                              run_playbook, run_role, sign_lock, token, unit_status)
 
 NATIVE, CONTAINER, OPEN, ATTACKER = "llmsec-fs-native", "llmsec-fs-container", "llmsec-fs-open", "llmsec-fs-attacker"
 HARDENED = [NATIVE, CONTAINER]
@@ -197,3 +198,166 @@ def test_prompt_text_is_nowhere_in_the_logs(attacker, server):
               "test -d /var/lib/docker/containers && grep -rqaF %s /var/lib/docker/containers" % marker]
     for command in places:
         assert host.run(command).rc != 0, command
+
+
+# --- model change windows (last: they change the stores and the locks) -----------------------------------------
+
+WINDOW = "/var/lib/llmsec/change-window.json"
+NEW_MODEL = "fresh:1b"
+
+
+def admin_credentials(subject="ops-alice", **claims):
+    """The operator's own model administrator token, as the change's credentials (the audit names this subject)."""
+    return {"bearer": token("model_admin", subject, ttl=900, **claims)}
+
+
+def change(stage, limit, pull, credentials, *args, **extra):
+    return run_playbook("model_change", limit, dict({
+        "llmsec_model_change_id": "CHG-%s-%d" % (stage, int(time.time())), "llmsec_model_change_stage": stage,
+        "llmsec_model_change_pull": pull, "llmsec_model_change_credentials": credentials,
+        "llmsec_model_change_lock_dest": os.path.join(EPHEMERAL, "change", "models.lock.yml"),
+        "llmsec_model_change_hosts": "ollama_native:ollama_container"}, **extra), args)
+
+
+def store_is_read_only(server):
+    """What Ollama itself meets when it writes its store: a pull by its own CLI, as the service's user on the
+    native host (one the firewall lets reach Ollama) and inside the container on the other."""
+    command = ("runuser -u ollama -- /usr/local/bin/ollama pull rogue:1b" if server == NATIVE
+               else "docker exec ollama ollama pull rogue:1b")
+    result = inventory_host(server).run(command)
+    return result.rc != 0 and "read-only file system" in result.stderr
+
+
+def window_closed(server):
+    host = inventory_host(server)
+    return not host.file(WINDOW).exists and store_is_read_only(server)
+
+
+def output(result):
+    """What the run printed (Ansible 2.19 prints a failed task's error on stderr)."""
+    return result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("server", HARDENED)
+def test_outside_a_window_nobody_changes_the_store(attacker, server):
+    """A model administrator through the front door (403 change_window), Ollama's own CLI beside it (its
+    read-only-store error), and on the native host any other local user (the firewall's loopback control drops
+    it before Ollama sees it)."""
+    status, _h, body = call(attacker, server, "/api/pull", token("model_admin", "admin-outside"), {"model": NEW_MODEL})
+    assert status == 403 and "change window" in body
+    assert store_is_read_only(server)
+    host = inventory_host(server)
+    if server == NATIVE:
+        local = host.run("runuser -u nobody -- curl -s -m 5 http://127.0.0.1:11434/api/pull -d '{\"model\": \"x:1\"}'")
+        assert local.rc != 0 and "success" not in local.stdout
+    assert not host.file("%s/manifests/registry.ollama.ai/library/%s" % (STORE[server], NEW_MODEL.replace(":", "/"))
+                         ).exists
+
+
+def test_bad_change_input_is_refused_before_the_window_opens():
+    before = inventory_host(NATIVE).check_output("systemctl show -p ReadOnlyPaths --value ollama")
+    result = change("propose", "%s,%s" % (NATIVE, CONTAINER), ["evil.example.com/x/y:1"], {"bearer": ""},
+                    llmsec_model_change_minutes=0)
+    assert result.returncode != 0
+    for message in ("llmsec_model_change_minutes must be a whole number",
+                    "llmsec_model_change_pull[0] (evil.example.com/x/y:1) is from evil.example.com",
+                    "llmsec_model_change_stage propose runs on one reference host; the play has 2",
+                    "llmsec_model_change_credentials must be one of"):
+        assert message in output(result), output(result)[-4000:]
+    # apply: the lock in force does not have the model yet.
+    result = change("apply", NATIVE, [NEW_MODEL], admin_credentials())
+    assert result.returncode != 0 and "fresh:1b is not in the lock" in output(result), output(result)[-4000:]
+    assert inventory_host(NATIVE).check_output("systemctl show -p ReadOnlyPaths --value ollama") == before
+    assert not inventory_host(NATIVE).file(WINDOW).exists
+
+
+def test_check_mode_changes_nothing():
+    result = change("propose", NATIVE, [NEW_MODEL], admin_credentials(), "--check")
+    assert result.returncode == 0, output(result)[-4000:]
+    assert "would open a window for 60 minutes" in result.stdout and "pull fresh:1b" in result.stdout, result.stdout
+    assert window_closed(NATIVE)
+
+
+@pytest.fixture(scope="module")
+def proposal():
+    """Stage propose on the native host (the reference): pulled through its front door in a window, every blob
+    hashed, the lock brought to the controller, the pulled model removed again, the window closed."""
+    result = change("propose", NATIVE, [NEW_MODEL], admin_credentials())
+    assert result.returncode == 0, output(result)[-4000:]
+    with open(os.path.join(EPHEMERAL, "change", "models.lock.yml"), encoding="utf-8") as handle:
+        return handle.read()
+
+
+def test_a_proposal_hashes_what_it_pulled_and_leaves_the_store_as_it_was(proposal):
+    models = json.loads("".join(line for line in proposal.splitlines(True) if not line.startswith("#")))["models"]
+    assert sorted(models) == ["fresh:1b", "tiny:1b"]
+    host = inventory_host(NATIVE)
+    assert not host.file("%s/manifests/registry.ollama.ai/library/fresh/1b" % STORE[NATIVE]).exists
+    assert window_closed(NATIVE)
+    # Through the front door, under the operator's name: the pull and the removal are on the audit record.
+    records = [json.loads(line) for line in host.check_output("grep -F '\"ops-alice\"' %s" % AUDIT_LOG).splitlines()]
+    assert [(r["endpoint"], r["status"]) for r in records if r["endpoint"] in ("/api/pull", "/api/delete")] == [
+        ("/api/pull", 200), ("/api/delete", 200)], records
+
+
+def test_a_signed_change_is_applied_on_both_shapes_and_verified(proposal):
+    keys = approver_keys("alice", "bob")
+    result = change("apply", "%s,%s" % (NATIVE, CONTAINER), [NEW_MODEL], admin_credentials(),
+                    model_integrity_lock_content=proposal,
+                    model_integrity_lock_signatures=sign_lock(keys, proposal, "alice", "bob"),
+                    model_integrity_allowed_signers=allowed_signers(keys, "alice", "bob"),
+                    model_integrity_required_signatures=2)
+    assert result.returncode == 0, output(result)[-4000:]
+    assert "approved by alice@example.com, bob@example.com." in result.stdout, output(result)[-4000:]
+    for server in HARDENED:
+        host = inventory_host(server)
+        assert host.file("%s/manifests/registry.ollama.ai/library/fresh/1b" % STORE[server]).exists
+        assert host.file("/var/lib/llmsec/models.lock.verified.yml").content_string == proposal
+        assert window_closed(server)
+        assert host.run("systemctl start llmsec-model-integrity.service").rc == 0
+
+
+def test_a_failed_pull_closes_the_window(proposal):
+    """A token limited to other models: the gateway refuses the pull inside the window, the run fails naming it,
+    and the window is closed all the same."""
+    result = change("apply", NATIVE, [NEW_MODEL], admin_credentials("ops-bob", models=["tiny:*"]))
+    assert result.returncode != 0
+    assert "fresh:1b: HTTP 403: model fresh:1b is not allowed for this token" in output(result), output(result)[-4000:]
+    assert window_closed(NATIVE)
+
+
+def test_a_byte_flipped_in_the_window_is_caught_before_it_closes(proposal):
+    """A blob changed while the store is writable (flipped just before the window opens, so that it is there
+    whatever the timing): the check inside the window fails naming the blob, and the window still closes. On the
+    native host: the container shape's window is the signed apply above (a window there recreates the container
+    twice, about a minute)."""
+    host = inventory_host(NATIVE)
+    blob = host.check_output("ls -S %s/blobs/sha256-* | head -1" % STORE[NATIVE])
+    host.check_output("cp -p %s /root/flip-backup" % blob)
+    try:
+        host.check_output("python3 -c \"import sys; f=open(sys.argv[1],'r+b'); f.seek(100); b=f.read(1); "
+                          "f.seek(100); f.write(bytes([b[0]^1])); f.close()\" %s" % blob)
+        result = change("apply", NATIVE, [NEW_MODEL], admin_credentials())
+        assert result.returncode != 0
+        assert "%s does not match its digest" % blob in output(result), output(result)[-4000:]
+        assert window_closed(NATIVE)
+    finally:
+        host.check_output("cp -p /root/flip-backup %s && rm -f /root/flip-backup" % blob)
+
+
+def test_a_window_left_open_is_reported_and_site_closes_it():
+    """A host lost mid-change: the window file is still there and the store writable. The audit reports both;
+    site.yml (its service_sandbox and model_integrity parts) makes the store read-only and removes the file."""
+    host = inventory_host(NATIVE)
+    open_change_window(host, minutes=60, change="CHG-lost", opened=int(time.time()) - 7200)
+    result = run_role(host, {"service_sandbox_maintenance": True}, role="llmsec.hardening.service_sandbox")
+    assert result.returncode == 0, output(result)[-4000:]
+    findings = local_ai_findings(host)
+    assert {"change_window_open", "writable_model"} <= set(findings), findings
+    assert findings["change_window_open"][0]["expired"], findings
+    assert "CHG-lost" in findings["change_window_open"][0]["message"]
+    result = run_playbook("site", NATIVE, {"llmsec_site_audit": False, "llmsec_target_hosts": "ollama_native"},
+                          ("--tags", "service_sandbox,model_integrity"))
+    assert result.returncode == 0, output(result)[-4000:]
+    assert window_closed(NATIVE)
+    assert local_ai_findings(host) == {}

@@ -2,12 +2,11 @@
 
 import json
 import os
-import subprocess
-import tempfile
 
 import pytest
 
-from scenario_helpers import EPHEMERAL, Refusals, assert_refused, case_key, refusals, run_role
+from scenario_helpers import (Refusals, allowed_signers, approver_keys, assert_refused, case_key, refusals, run_role,
+                              sign_lock)
 
 STORE = "/usr/share/ollama/.ollama/models"
 MANIFESTS = STORE + "/manifests/registry.ollama.ai/library"
@@ -125,45 +124,18 @@ def test_bad_input_is_refused(host):
 
 @pytest.fixture(scope="module")
 def approvers():
-    """alice and bob approve; mallory has a key too, but nobody listed it. Keys on the controller, as approvers
-    hold them on their own machines."""
-    directory = os.path.join(EPHEMERAL, "approvers")
-    os.makedirs(directory, exist_ok=True)
-    keys = {}
-    for who in ("alice", "bob", "mallory"):
-        path = os.path.join(directory, who)
-        if not os.path.exists(path):
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", who, "-f", path], check=True)
-        with open(path + ".pub", encoding="utf-8") as handle:
-            keys[who] = (path, handle.read().strip())
-    return keys
-
-
-def signatures(keys, text, *who):
-    """Each approver signs the lock's exact text (ssh-keygen -Y sign -n llmsec-model-lock): armored signatures."""
-    out = []
-    with tempfile.TemporaryDirectory() as scratch:
-        lock = os.path.join(scratch, "models.lock.yml")
-        with open(lock, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        for name in who:
-            subprocess.run(["ssh-keygen", "-Y", "sign", "-f", keys[name][0], "-n", "llmsec-model-lock", lock],
-                           check=True, capture_output=True)
-            with open(lock + ".sig", encoding="utf-8") as handle:
-                out.append(handle.read())
-            os.unlink(lock + ".sig")
-    return out
+    """alice and bob approve; mallory has a key too, but nobody listed it."""
+    return approver_keys("alice", "bob", "mallory")
 
 
 def two_person(keys, **extra):
-    return dict({"model_integrity_allowed_signers": [{"principal": "alice@example.com", "key": keys["alice"][1]},
-                                                     {"principal": "bob@example.com", "key": keys["bob"][1]}],
+    return dict({"model_integrity_allowed_signers": allowed_signers(keys, "alice", "bob"),
                  "model_integrity_required_signatures": 2}, **extra)
 
 
 def test_a_lock_signed_by_two_approvers_is_trusted_and_they_are_named(host, approvers):
     text = host.file("/etc/llmsec/models.lock.yml").content_string
-    result = run_role(host, two_person(approvers, model_integrity_lock_signatures=signatures(
+    result = run_role(host, two_person(approvers, model_integrity_lock_signatures=sign_lock(
         approvers, text, "alice", "bob")))
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert "approved by alice@example.com, bob@example.com." in result.stdout
@@ -182,12 +154,12 @@ def test_untrusted_locks_are_refused_and_move_nothing(host, approvers):
     del body["models"]["small:2b"]
     edited = header + json.dumps(body, indent=2, sort_keys=True) + "\n"
     cases = [
-        (two_person(approvers, model_integrity_lock_signatures=signatures(approvers, text, "alice")),
+        (two_person(approvers, model_integrity_lock_signatures=sign_lock(approvers, text, "alice")),
          "1 distinct valid signature(s) (alice@example.com) of 2 required"),
-        (two_person(approvers, model_integrity_lock_signatures=signatures(approvers, text, "alice", "mallory")),
+        (two_person(approvers, model_integrity_lock_signatures=sign_lock(approvers, text, "alice", "mallory")),
          "made with a key that is not on the allowed signers list"),
         (two_person(approvers, model_integrity_lock_content=edited, model_integrity_policy="quarantine",
-                    model_integrity_lock_signatures=signatures(approvers, text, "alice", "bob")),
+                    model_integrity_lock_signatures=sign_lock(approvers, text, "alice", "bob")),
          "signed by alice@example.com but does not verify over this lock"),
     ]
 

@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from scenario_helpers import Refusals, assert_streamed, copy_stream_probe, https, inventory_host, probe, run_role
+from scenario_helpers import (Refusals, assert_streamed, close_change_window, copy_stream_probe, https,
+                              inventory_host, open_change_window, probe, run_role)
 
 BASIC = "llmsec-nginx-basic"    # Debian 12, basic auth, Mozilla intermediate
 MTLS = "llmsec-nginx-mtls"      # Debian 13, client certificates, Mozilla modern
@@ -88,7 +89,14 @@ def test_model_management_needs_an_admin(client):
     assert curl(client, BASIC, "/api/pull", "-u", ALICE, "-d", pull)[0] == 403
     assert curl(client, BASIC, "/api/delete", "-u", ALICE, "-X", "DELETE", "-d", '{"model":"tiny:1b"}')[0] == 403
     assert curl(client, BASIC, "/api/blobs/sha256:" + "0" * 64, "-u", ALICE, "-I")[0] == 403
+    # The administrator, outside a model change window and inside one.
     status, _headers, body = curl(client, BASIC, "/api/pull", "-u", BOB, "-d", pull)
+    assert status == 403 and "change window" in body
+    open_change_window(inventory_host(BASIC))
+    try:
+        status, _headers, body = curl(client, BASIC, "/api/pull", "-u", BOB, "-d", pull)
+    finally:
+        close_change_window(inventory_host(BASIC))
     assert status == 200 and "success" in body
 
 
@@ -274,7 +282,13 @@ def test_mtls_certificate_from_another_ca_refused(client, tmp_path):
 def test_mtls_model_management_needs_the_admin_certificate(client):
     pull = json.dumps({"model": "other:1b", "stream": False})
     assert curl(client, MTLS, "/api/pull", "-d", pull, *client_cert("app1"))[0] == 403
-    assert curl(client, MTLS, "/api/pull", "-d", pull, *client_cert("ops"))[0] == 200
+    status, _headers, body = curl(client, MTLS, "/api/pull", "-d", pull, *client_cert("ops"))
+    assert status == 403 and "change window" in body  # the administrator, outside a model change window
+    open_change_window(inventory_host(MTLS))
+    try:
+        assert curl(client, MTLS, "/api/pull", "-d", pull, *client_cert("ops"))[0] == 200
+    finally:
+        close_change_window(inventory_host(MTLS))
 
 
 def test_modern_profile_refuses_tls_1_2(client):

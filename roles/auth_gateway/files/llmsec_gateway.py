@@ -35,6 +35,7 @@ import prometheus_client as prom  # noqa: E402  pylint: disable=wrong-import-pos
 from aiohttp import web  # noqa: E402  pylint: disable=wrong-import-position
 from cryptography.hazmat.primitives import serialization  # noqa: E402  pylint: disable=wrong-import-position
 
+import change_window  # noqa: E402  pylint: disable=wrong-import-position
 import gateway_policy as gp  # noqa: E402  pylint: disable=wrong-import-position
 import ollama_api as oa  # noqa: E402  pylint: disable=wrong-import-position
 import ratelimit  # noqa: E402  pylint: disable=wrong-import-position
@@ -122,7 +123,9 @@ class Settings:
                 "create_targets": gp.parse_create_targets(config.get("create_targets") or {}),
                 "create_remote_hosts": gp.parse_create_remote_hosts(config.get("create_remote_hosts") or []),
                 "allow_cloud_models": bool(config.get("allow_cloud_models", False)),
+                "change_window": bool(config.get("change_window", True)),
             }
+            self.change_window_file = config.get("change_window_file", change_window.DEFAULT_PATH)
             self.upstream = config.get("upstream", "http://127.0.0.1:11434").rstrip("/")
             self.listen = config.get("listen", "127.0.0.1")
             self.port = int(config.get("port", 11435))
@@ -312,6 +315,7 @@ def error(status, message, headers=None):
 class Gateway:
     def __init__(self, settings):
         self.settings = settings
+        self.window = change_window.Watcher(settings.change_window_file)
         self.metrics = Metrics()
         self.audit = AuditLog(settings.audit_log)
         self.request_buckets = ratelimit.KeyedBuckets(settings.requests, settings.request_window)
@@ -397,7 +401,8 @@ class Gateway:
                 body, data, dropped = await self.read_json(request, oa.ROUTE_STRUCTS[path])
                 if dropped:
                     record["dropped_fields"] = dropped
-            action, endpoint, models = gp.authorize(self.settings.policy, claims, request.method, path, body)
+            action, endpoint, models = gp.authorize(self.settings.policy, claims, request.method, path, body,
+                                                    window_open=self.window.is_open())
             record.update(action=action, models=models)
             if action == "blobs":
                 data = request.content

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from ansible_collections.llmsec.hardening.plugins.module_utils import change_window
 from ansible_collections.llmsec.hardening.plugins.module_utils import gateway_policy as gp
 from ansible_collections.llmsec.hardening.plugins.module_utils import ollama_api as oa
 from ansible_collections.llmsec.hardening.plugins.module_utils import ratelimit
@@ -23,6 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 # On the host the role installs these two beside the service, which imports them by their bare names.
 # (Not plugins/module_utils on sys.path: its seccomp.py would shadow libseccomp's binding.)
 sys.modules.setdefault("gateway_policy", gp)
+sys.modules.setdefault("change_window", change_window)
 sys.modules.setdefault("ratelimit", ratelimit)
 sys.modules.setdefault("ollama_api", oa)
 sys.path.insert(0, os.path.join(ROOT, "roles", "auth_gateway", "files"))
@@ -85,7 +87,11 @@ class FakeOllama:
 
 
 @pytest.fixture
-def env(tmp_path):
+def env(tmp_path, monkeypatch):
+    # A change window open for the model routes (test_model_routes_follow_the_change_window closes it); the
+    # test's user stands in for root, the only owner that opens one.
+    monkeypatch.setattr(change_window, "OWNER_UID", os.geteuid())
+    (tmp_path / "change-window.json").write_text(change_window.render("CHG-test", "tests", 60))
     creds = tmp_path / "creds"
     creds.mkdir()
     (creds / "audit-hmac").write_text("a" * 48)
@@ -98,7 +104,7 @@ def env(tmp_path):
         "requests_per_window": 1000, "request_window": 60, "token_budget": 100000, "token_window": 3600,
         "max_concurrent": 4, "queue_timeout": 5, "max_body": 4096, "connect_timeout": 1,
         "upstream_timeout": 2, "audit_log": str(tmp_path / "audit.log"), "credentials_dir": str(creds),
-        "audit_key_id": "k1",
+        "audit_key_id": "k1", "change_window_file": str(tmp_path / "change-window.json"),
     }
     return tmp_path, config
 
@@ -235,6 +241,32 @@ def test_rbac_and_registry_allowlist(env):
     assert run(config, scenario) == [403, 403, 403, 200, 404]
     reasons = [record.get("reason") for record in audit_lines(tmp_path)]
     assert reasons == ["role", "role", "registry", None, "no_route"]
+
+
+def test_model_routes_follow_the_change_window(env):
+    """The window's file is read as it changes, without a restart: a pull is refused before it is opened and
+    after it is closed, and forwarded while it is open; other routes never notice."""
+    tmp_path, config = env
+    window = tmp_path / "change-window.json"
+    window.unlink()
+
+    async def scenario(client, gateway, fake):
+        admin = token("model_admin")
+        statuses = [(await post(client, "/api/pull", {"model": "llama3.2"}, admin))[0]]
+        window.write_text(change_window.render("CHG-2", "ops", 5))
+        statuses.append((await post(client, "/api/pull", {"model": "llama3.2"}, admin))[0])
+        window.write_text(change_window.render("CHG-2", "ops", 5, now=time.time() - 600))  # its deadline passed
+        statuses.append((await post(client, "/api/pull", {"model": "llama3.2"}, admin))[0])
+        window.unlink()
+        statuses.append((await post(client, "/api/pull", {"model": "llama3.2"}, admin))[0])
+        statuses.append((await post(client, "/api/generate", {"model": "llama3.2", "prompt": "x"}, token()))[0])
+        return statuses
+
+    assert run(config, scenario) == [403, 200, 403, 403, 200]
+    records = audit_lines(tmp_path)
+    assert [record.get("reason") for record in records] == ["change_window", None, "change_window",
+                                                            "change_window", None]
+    assert records[0]["subject"] == "alice" and records[0]["endpoint"] == "/api/pull"
 
 
 def test_request_burst_gets_429(env):

@@ -28,7 +28,8 @@ POLICY = {"role_actions": gp.parse_role_actions(None), "role_models": {}, "creat
 
 
 def decide(role, method, path, body=None, **claim_changes):
-    return gp.authorize(POLICY, claims(role=role, **claim_changes), method, path, body)
+    """Inside a change window (the window's own tests are below)."""
+    return gp.authorize(POLICY, claims(role=role, **claim_changes), method, path, body, window_open=True)
 
 
 def refused(role, method, path, body=None, **claim_changes):
@@ -233,9 +234,10 @@ def test_model_names(name, expected):
 
 def test_private_registry_allowlist():
     policy = dict(POLICY, pull_registries=["models.internal:5000"])
-    gp.authorize(policy, claims(role="model_admin"), "POST", "/api/pull", {"model": "models.internal:5000/ai/m:1"})
+    gp.authorize(policy, claims(role="model_admin"), "POST", "/api/pull", {"model": "models.internal:5000/ai/m:1"},
+                 window_open=True)
     with pytest.raises(gp.Denied):
-        gp.authorize(policy, claims(role="model_admin"), "POST", "/api/pull", {"model": "llama3.2"})
+        gp.authorize(policy, claims(role="model_admin"), "POST", "/api/pull", {"model": "llama3.2"}, window_open=True)
 
 
 # -- audit ------------------------------------------------------------------
@@ -263,3 +265,38 @@ def test_hmac_is_keyed():
     assert len(gp.hmac_hex(b"k" * 32, "secret prompt")) == 64
     line = gp.audit_record(subject="a", prompt_hmacs=[gp.hmac_hex(b"k" * 32, "secret prompt")])
     assert "secret" not in line
+
+
+# -- the change window ----------------------------------------------------------
+
+@pytest.mark.parametrize("role,method,path,body", [
+    ("model_admin", "POST", "/api/pull", {"model": "llama3.2"}),
+    ("model_admin", "POST", "/api/push", {"model": "me/llama3.2"}),
+    ("model_admin", "POST", "/api/create", {"model": "x:1", "from": "llama3.2:3b"}),
+    ("prompt_engineer", "POST", "/api/create", {"model": "pirate:1", "from": "llama3.2:3b"}),
+    ("model_admin", "POST", "/api/copy", {"source": "llama3.2", "destination": "x:1"}),
+    ("model_admin", "DELETE", "/api/delete", {"model": "llama3.2"}),
+    ("model_admin", "POST", "/api/blobs/sha256:" + "0" * 64, None),
+])
+def test_model_routes_need_an_open_window(role, method, path, body):
+    """Every route that changes the store, for every role allowed it: 403 change_window outside a window, the
+    usual decision inside one."""
+    with pytest.raises(gp.Denied) as info:
+        gp.authorize(POLICY, claims(role=role), method, path, body)
+    assert (info.value.status, info.value.reason) == (403, "change_window")
+    gp.authorize(POLICY, claims(role=role), method, path, body, window_open=True)
+
+
+def test_the_window_leaves_the_rest_alone():
+    """Reads, inference, a blob's HEAD, and a role refused anyway (its reason stays the role)."""
+    gp.authorize(POLICY, claims(), "POST", "/api/generate", {"model": "llama3.2", "prompt": "x"})
+    gp.authorize(POLICY, claims(role="model_admin"), "POST", "/api/show", {"model": "llama3.2"})
+    gp.authorize(POLICY, claims(role="model_admin"), "HEAD", "/api/blobs/sha256:" + "0" * 64, None)
+    with pytest.raises(gp.Denied) as info:
+        gp.authorize(POLICY, claims(), "POST", "/api/pull", {"model": "llama3.2"})
+    assert info.value.reason == "role"
+
+
+def test_the_window_can_be_turned_off():
+    policy = dict(POLICY, change_window=False)
+    gp.authorize(policy, claims(role="model_admin"), "POST", "/api/pull", {"model": "llama3.2"})

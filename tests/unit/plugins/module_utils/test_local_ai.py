@@ -514,3 +514,20 @@ def test_the_probe_child_reports_through_its_exit_code(monkeypatch):
     monkeypatch.undo()
     monkeypatch.setattr(local_ai.os, "geteuid", lambda: 0)
     assert local_ai.local_user_can_connect("127.0.0.1", 1) is (False if real_root else None)
+
+
+def test_a_change_window_left_open_is_a_finding(tmp_path, monkeypatch):
+    """Open now, or past its deadline (a change whose host was lost): both are reported, with who opened it."""
+    from ansible_collections.llmsec.hardening.plugins.module_utils import change_window
+
+    monkeypatch.setattr(change_window, "OWNER_UID", os.geteuid())
+    window = tmp_path / "var" / "lib" / "llmsec" / "change-window.json"
+    window.parent.mkdir(parents=True)
+    window.write_text(change_window.render("CHG-7", "alice", 30, now=1000))
+    _servers, findings = local_ai.scan(str(tmp_path))
+    assert [finding["kind"] for finding in findings] == ["change_window_open"]
+    assert findings[0]["expired"] and "'CHG-7' opened by alice, expired at 2800" in findings[0]["message"]
+    assert local_ai.change_window_findings(str(tmp_path), now=1001)[0]["expired"] is False
+    assert local_ai.window_state(str(tmp_path), now=1001)["open"]
+    window.unlink()
+    assert local_ai.scan(str(tmp_path))[1] == []
