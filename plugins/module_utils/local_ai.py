@@ -50,7 +50,8 @@ KINDS_SEVERITY = {
     "nonloopback_listener": "high", "docker_published_ai_port": "high", "unapproved_model_loaded": "high",
     "wildcard_origins": "high", "vulnerable_version": "high", "running_as_root": "medium",
     "writable_model": "medium", "debug_logging": "medium", "unsandboxed_service": "medium",
-    "local_access_open": "medium", "change_window_open": "low", "scan_incomplete": "info",
+    "local_access_open": "medium", "change_window_left_open": "medium", "change_window_open": "info",
+    "scan_incomplete": "info",
 }
 TCP_LISTEN = "0A"
 # Go's buildinfo keeps the link flags, and Ollama's release builds set the version with one:
@@ -614,7 +615,8 @@ def window_state(root="/", now=None):
 
 
 def change_window_findings(root="/", now=None):
-    """A model change window open now, or one left behind (its host lost mid-change, its deadline passed)."""
+    """A model change window open now (change_window_open, info), or one left behind: past its deadline (its host
+    lost mid-change) or a file that opens nothing (change_window_left_open)."""
     window = window_state(root, now)
     if not window["present"]:
         return []
@@ -624,7 +626,8 @@ def change_window_findings(root="/", now=None):
         what = "the model change window %r opened by %s, %s at %d" % (
             window["change"], window["opened_by"], "expired" if window["expired"] else "open until",
             window["until"])
-    return [{"kind": "change_window_open", "severity": KINDS_SEVERITY["change_window_open"],
+    kind = "change_window_open" if window["open"] else "change_window_left_open"
+    return [{"kind": kind, "severity": KINDS_SEVERITY[kind],
              "path": window["path"], "expired": window["expired"], "until": window.get("until"),
              "message": "%s is here: %s; the model store may be writable and the gateway's model routes "
                         "open" % (window["path"], what),

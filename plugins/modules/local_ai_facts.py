@@ -33,6 +33,10 @@ description:
     C(unsandboxed_service) (a native server without C(NoNewPrivileges), a seccomp filter or an empty
     capability set), and with O(lock) C(unapproved_model_loaded) (an Ollama blob open that the approved-model
     lock does not list).
+  - C(change_window_open) (info) while a model change window is open (C(/var/lib/llmsec/change-window.json),
+    written by C(playbooks/model_change.yml)), and C(change_window_left_open) (medium) for one left behind - past
+    its deadline (a change whose host or controller was lost) or a file that opens nothing (not root's, writable
+    by others). C(playbooks/site.yml) closes it.
   - A host that is itself a container (systemd in Docker) sees its own services as native.
   - Changes nothing. Run it as root to see other users' processes.
 seealso:

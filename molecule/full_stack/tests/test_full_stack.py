@@ -346,16 +346,17 @@ def test_a_byte_flipped_in_the_window_is_caught_before_it_closes(proposal):
 
 
 def test_a_window_left_open_is_reported_and_site_closes_it():
-    """A host lost mid-change: the window file is still there and the store writable. The audit reports both;
+    """A host lost mid-change: the window file is still there and the store writable. The audit reports both
+    (and the monitoring scan's metric fires LlmsecModelChangeWindowLeftOpen, promtool-tested);
     site.yml (its service_sandbox and model_integrity parts) makes the store read-only and removes the file."""
     host = inventory_host(NATIVE)
     open_change_window(host, minutes=60, change="CHG-lost", opened=int(time.time()) - 7200)
     result = run_role(host, {"service_sandbox_maintenance": True}, role="llmsec.hardening.service_sandbox")
     assert result.returncode == 0, output(result)[-4000:]
     findings = local_ai_findings(host)
-    assert {"change_window_open", "writable_model"} <= set(findings), findings
-    assert findings["change_window_open"][0]["expired"], findings
-    assert "CHG-lost" in findings["change_window_open"][0]["message"]
+    assert {"change_window_left_open", "writable_model"} <= set(findings), findings
+    assert findings["change_window_left_open"][0]["expired"], findings
+    assert "CHG-lost" in findings["change_window_left_open"][0]["message"]
     result = run_playbook("site", NATIVE, {"llmsec_site_audit": False, "llmsec_target_hosts": "ollama_native"},
                           ("--tags", "service_sandbox,model_integrity"))
     assert result.returncode == 0, output(result)[-4000:]

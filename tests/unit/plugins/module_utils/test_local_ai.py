@@ -525,9 +525,14 @@ def test_a_change_window_left_open_is_a_finding(tmp_path, monkeypatch):
     window.parent.mkdir(parents=True)
     window.write_text(change_window.render("CHG-7", "alice", 30, now=1000))
     _servers, findings = local_ai.scan(str(tmp_path))
-    assert [finding["kind"] for finding in findings] == ["change_window_open"]
+    assert [(finding["kind"], finding["severity"]) for finding in findings] == [("change_window_left_open", "medium")]
     assert findings[0]["expired"] and "'CHG-7' opened by alice, expired at 2800" in findings[0]["message"]
-    assert local_ai.change_window_findings(str(tmp_path), now=1001)[0]["expired"] is False
+    open_now = local_ai.change_window_findings(str(tmp_path), now=1001)
+    assert [(item["kind"], item["severity"], item["expired"]) for item in open_now] == [
+        ("change_window_open", "info", False)]
+    window.chmod(0o666)  # a file that opens nothing is left open too
+    assert local_ai.change_window_findings(str(tmp_path), now=1001)[0]["kind"] == "change_window_left_open"
+    window.chmod(0o644)
     assert local_ai.window_state(str(tmp_path), now=1001)["open"]
     window.unlink()
     assert local_ai.scan(str(tmp_path))[1] == []
