@@ -279,6 +279,19 @@ def token(role="inference_consumer", subject="alice", kid="ed-2026", key=None, a
     return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid} if kid else None)
 
 
+# The Ollama stand-in (tests/ollama_standin), to copy onto a host.
+STANDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "ollama_standin", "ollama")
+
+
+def standin_api(host, port, path, body=None):
+    """One request to an Ollama (stand-in) on the host's loopback, made on the host with its python3: POST with a
+    JSON body, else GET. The testinfra result (stdout: the answer)."""
+    code = ("import json, sys, urllib.request; r = urllib.request.urlopen(urllib.request.Request("
+            "'http://127.0.0.1:%d%s', data=%r, method=%r), timeout=60); sys.stdout.write(r.read().decode())"
+            % (port, path, json.dumps(body).encode() if body is not None else None, "POST" if body else "GET"))
+    return host.run("python3 -c \"%s\"" % code.replace('"', '\\"'))
+
+
 CHANGE_WINDOW = "/var/lib/llmsec/change-window.json"
 
 

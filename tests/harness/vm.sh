@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../.."
 cache=${LLMSEC_VM_CACHE:-/var/cache/llmsec-vm}
 runtime=.build/vm
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-packages=linux-image-amd64,openssh-server,python3,python3-apt,systemd-sysv,dbus,cryptsetup,e2fsprogs,ca-certificates,iproute2,sudo,apparmor
+packages=linux-image-amd64,openssh-server,python3,python3-apt,systemd-sysv,dbus,cryptsetup,e2fsprogs,ca-certificates,iproute2,sudo,apparmor,auditd
 key=$cache/id_ed25519
 
 # Bump when build() changes what goes into the image; start/stop changes do not need a rebuild.

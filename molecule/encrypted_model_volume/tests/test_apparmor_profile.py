@@ -12,11 +12,11 @@ import os
 
 import pytest
 
-from scenario_helpers import module_runs, wait_for
+from scenario_helpers import STANDIN, module_runs, wait_for
+from scenario_helpers import standin_api as api
 
 VM = "llmsec-luks-vm"
 HERE = os.path.dirname(os.path.abspath(__file__))
-STANDIN = os.path.join(HERE, "..", "..", "..", "tests", "ollama_standin", "ollama")
 MODELS = "/srv/aa-models"
 PROFILE = "/etc/apparmor.d/llmsec-ollama"
 MODULE = "llmsec.hardening.apparmor_profile"
@@ -30,13 +30,6 @@ def profile_args(**extra):
     # As the role builds it, with the VM's store, and the stand-in's interpreter (its entry point is a script).
     return dict({"name": "llmsec-ollama", "exec": ["/usr/bin/ollama", "/usr/bin/python3*"], "models": MODELS,
                  "state": ["/home/ollama", "/tmp"], "dest": PROFILE}, **extra)
-
-
-def api(host, port, path, body=None):
-    code = ("import json, sys, urllib.request; r = urllib.request.urlopen(urllib.request.Request("
-            "'http://127.0.0.1:%d%s', data=%r, method=%r), timeout=60); sys.stdout.write(r.read().decode())"
-            % (port, path, json.dumps(body).encode() if body is not None else None, "POST" if body else "GET"))
-    return host.run("python3 -c \"%s\"" % code.replace('"', '\\"'))
 
 
 @pytest.fixture(scope="module")

@@ -195,3 +195,6 @@ def test_reboot_brings_both_volumes_back_read_only():
     assert host.run("touch /models/after-reboot").rc != 0
     # test_apparmor_profile.py left container_hardening's profile in /etc/apparmor.d: the boot loads it again.
     assert "llmsec-ollama (enforce)" in host.file("/sys/kernel/security/apparmor/profiles").content_string
+    # test_ai_activity_audit.py left ai_activity_audit's rules in /etc/audit/rules.d: augenrules loads them at boot.
+    rules = host.check_output("auditctl -l")
+    assert "key=llmsec_model_read" in rules and "key=llmsec_ai_exec" in rules, rules

@@ -1,0 +1,224 @@
+# Copyright (c) 2026, llmsec.hardening contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Roles copy this file to hosts: standard library only (tests/unit/plugins/module_utils/test_host_copied.py).
+"""The audit log's records of module_utils/audit_rules.py's rules, as events and counters.
+
+auditd writes one line per record (type=SYSCALL, PATH, SOCKADDR, PROCTITLE...), the
+records of one event sharing msg=audit(<time>:<serial>). Fields are name=value, a
+value quoted, hex-encoded (when it holds spaces or quotes) or bare; with log_format
+ENRICHED, interpreted fields follow a 0x1d separator and are ignored here (the raw
+ones are what the kernel said).
+"""
+
+from __future__ import annotations
+
+import binascii
+import ipaddress
+import json
+import os
+import re
+import socket
+import struct
+import time
+
+try:
+    from ansible_collections.llmsec.hardening.plugins.module_utils import atomic_file, change_window
+except ImportError:  # installed beside the timer's entry point
+    import atomic_file
+    import change_window
+
+KEY_PREFIX = "llmsec_"
+# Keys whose events a change window explains (writes, and Ollama's pulls connecting out): labelled with whether a
+# model change window was open at the time.
+CHANGE_KEYS = ("llmsec_model_write", "llmsec_ai_config", "llmsec_ai_connect")
+# Distinct (key, user, exe, window) label sets kept; beyond, exe becomes "other" (a bounded series count).
+MAX_SERIES = 200
+LAST_EVENTS = 50
+_RECORD = re.compile(r"^type=(\S+) msg=audit\((\d+)\.(\d+):(\d+)\):\s?(.*)$")
+_FIELD = re.compile(r'(\w+)=("[^"]*"|\S+)')
+# Fields whose bare value is hex-encoded text (auditd's untrusted strings).
+_ENCODED = ("comm", "exe", "name", "proctitle", "key", "cwd")
+_HEX = re.compile(r"^[0-9A-F]+$")
+
+
+def _decode(name, value):
+    if value.startswith('"') and value.endswith('"'):
+        return value[1:-1]
+    if name in _ENCODED and value != "(null)" and _HEX.match(value) and len(value) % 2 == 0:
+        try:
+            text = binascii.unhexlify(value).decode("utf-8", "replace")
+        except (binascii.Error, ValueError):
+            return value
+        # proctitle separates arguments with NUL; a key holds several keys separated by 0x01.
+        return text.replace("\0", " ").replace("\x01", ",").strip()
+    return value
+
+
+def parse_line(line):
+    """(type, event id, fields) of one record, or None for a line that is no audit record."""
+    line = line.rstrip("\n").split("\x1d", 1)[0]
+    match = _RECORD.match(line)
+    if not match:
+        return None
+    rtype, seconds, millis, serial, rest = match.groups()
+    fields = dict((name, _decode(name, value)) for name, value in _FIELD.findall(rest))
+    return rtype, ("%s.%s" % (seconds, millis), int(serial)), fields
+
+
+def sockaddr(hexed):
+    """(family, address, port) of a SOCKADDR record's saddr, or None for a family that is not IP."""
+    try:
+        raw = binascii.unhexlify(hexed)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) < 2:
+        return None
+    family = struct.unpack("<H", raw[:2])[0]
+    if family == socket.AF_INET and len(raw) >= 8:
+        return "inet", str(ipaddress.IPv4Address(raw[4:8])), struct.unpack(">H", raw[2:4])[0]
+    if family == socket.AF_INET6 and len(raw) >= 24:
+        return "inet6", str(ipaddress.IPv6Address(raw[8:24])), struct.unpack(">H", raw[2:4])[0]
+    return None
+
+
+def events(lines):
+    """The events of audit log lines, in order: each a dict with time, serial, key (the first llmsec_ key),
+    the SYSCALL fields (syscall, success, uid, auid, pid, comm, exe), paths (PATH names), address (from
+    SOCKADDR) and proctitle. Records of events without an llmsec_ key are dropped."""
+    grouped = {}
+    order = []
+    for line in lines:
+        parsed = parse_line(line)
+        if not parsed:
+            continue
+        rtype, event_id, fields = parsed
+        if event_id not in grouped:
+            grouped[event_id] = {"time": float(event_id[0]), "serial": event_id[1], "paths": []}
+            order.append(event_id)
+        event = grouped[event_id]
+        if rtype == "SYSCALL":
+            keys = [key for key in fields.get("key", "").split(",") if key.startswith(KEY_PREFIX)]
+            event["key"] = keys[0] if keys else None
+            for name in ("syscall", "success", "uid", "auid", "pid", "comm", "exe"):
+                event[name] = fields.get(name)
+        elif rtype == "PATH" and fields.get("name") not in (None, "(null)"):
+            event["paths"].append(fields["name"])
+        elif rtype == "SOCKADDR":
+            event["address"] = sockaddr(fields.get("saddr", ""))
+        elif rtype == "PROCTITLE":
+            event["proctitle"] = fields.get("proctitle")
+        elif rtype == "CONFIG_CHANGE" and fields.get("key", "").startswith(KEY_PREFIX):
+            event["key"] = fields["key"]
+            event["config_change"] = fields.get("op")
+    return [grouped[event_id] for event_id in order if grouped[event_id].get("key")]
+
+
+def is_loopback(address):
+    return bool(address) and ipaddress.ip_address(address[1]).is_loopback
+
+
+def kept(event):
+    """Whether an event counts: a connection counts when it went off loopback (the kernel cannot filter by
+    address, so loopback connections - Ollama to its runners - are audited and dropped here)."""
+    if event["key"] == "llmsec_ai_connect":
+        return event.get("address") is not None and not is_loopback(event["address"])
+    return True
+
+
+def read_new(path, state):
+    """The lines written to the audit log since the last run, and the state to keep (inode, offset). After a
+    rotation (auditd renames audit.log to audit.log.1) the rest of the old file is read first; a first run
+    starts at the end, so history is not counted as new."""
+    lines = []
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return lines, state
+    if not state:
+        return lines, {"inode": info.st_ino, "offset": info.st_size}
+    offset = state.get("offset", 0)
+    if state.get("inode") != info.st_ino:
+        rotated = path + ".1"
+        try:
+            if os.stat(rotated).st_ino == state.get("inode"):
+                with open(rotated, "rb") as handle:
+                    handle.seek(offset)
+                    lines.extend(line.decode("utf-8", "replace") for line in handle.read().splitlines())
+        except FileNotFoundError:
+            pass
+        offset = 0
+    elif info.st_size < offset:  # truncated
+        offset = 0
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        data = handle.read()
+    # A record being written is read next time: only whole lines count.
+    whole = data[:data.rfind(b"\n") + 1]
+    lines.extend(line.decode("utf-8", "replace") for line in whole.splitlines())
+    return lines, {"inode": info.st_ino, "offset": offset + len(whole)}
+
+
+def in_window(window, when):
+    """Whether a change at time `when` fell inside the host's model change window (change_window.state)."""
+    return bool(window and not window.get("error") and "until" in window
+                and window["opened"] <= when < window["until"])
+
+
+def tally(found, users, window, counts):
+    """Add the kept events to counts: {(key, user, exe, window): n}. users: {uid: name}."""
+    for event in found:
+        if not kept(event):
+            continue
+        user = users.get(event.get("uid"), event.get("uid") or "?")
+        label = ("open" if in_window(window, event["time"]) else "closed") if event["key"] in CHANGE_KEYS else ""
+        series = (event["key"], user, event.get("exe") or "?", label)
+        if series not in counts and len(counts) >= MAX_SERIES:
+            series = (event["key"], user, "other", label)
+        counts[series] = counts.get(series, 0) + 1
+    return counts
+
+
+def render_metrics(counts, now, lost=None):
+    """node_exporter textfile: counters by key, user, executable and (for changes) window."""
+    lines = ["# HELP llmsec_ai_activity_events_total Audit events of the ai_activity_audit rules, by key, user, "
+             "executable and, for changes, whether a model change window was open.",
+             "# TYPE llmsec_ai_activity_events_total counter"]
+    for (key, user, exe, window), value in sorted(counts.items()):
+        labels = 'key="%s",user="%s",exe="%s"' % (key, _label(user), _label(exe))
+        if window:
+            labels += ',window="%s"' % window
+        lines.append("llmsec_ai_activity_events_total{%s} %d" % (labels, value))
+    if lost is not None:
+        lines += ["# HELP llmsec_ai_activity_audit_lost Events the kernel's audit dropped (auditctl -s lost).",
+                  "# TYPE llmsec_ai_activity_audit_lost gauge", "llmsec_ai_activity_audit_lost %d" % lost]
+    lines += ["# HELP llmsec_ai_activity_last_run_timestamp_seconds When the audit log was last read.",
+              "# TYPE llmsec_ai_activity_last_run_timestamp_seconds gauge",
+              "llmsec_ai_activity_last_run_timestamp_seconds %d" % now]
+    return "\n".join(lines) + "\n"
+
+
+def _label(value):
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
+def run(config, users, lost=None, now=None):
+    """One pass of the consumer: the new audit log lines into the counters, the textfile and the last events.
+    config: audit_log, state (path), textfile, last_events (path), window (the change window file)."""
+    now = time.time() if now is None else now
+    try:
+        with open(config["state"], encoding="utf-8") as handle:
+            state = json.load(handle)
+    except (OSError, ValueError):
+        state = {}
+    lines, position = read_new(config["audit_log"], state.get("position"))
+    found = [event for event in events(lines) if kept(event)]
+    window = change_window.state(config.get("window", change_window.DEFAULT_PATH), now)
+    counts = dict((tuple(item[0]), item[1]) for item in state.get("counts", []))
+    tally(found, users, window, counts)
+    last = (state.get("last", []) + found)[-LAST_EVENTS:]
+    atomic_file.write_atomic(config["state"], json.dumps({"position": position, "last": last, "counts": [
+        [list(series), value] for series, value in sorted(counts.items())]}), 0o600)
+    if config.get("textfile"):
+        atomic_file.write_atomic(config["textfile"], render_metrics(counts, now, lost))
+    return found, counts
