@@ -115,7 +115,13 @@ def events(lines):
 
 
 def is_loopback(address):
-    return bool(address) and ipaddress.ip_address(address[1]).is_loopback
+    """A connection that stays on the host: loopback, IPv4 loopback mapped into IPv6, or the unspecified address
+    (which Linux connects to the host itself)."""
+    if not address:
+        return False
+    ip = ipaddress.ip_address(address[1])
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or ip.is_unspecified or bool(mapped and (mapped.is_loopback or mapped.is_unspecified))
 
 
 def kept(event):

@@ -5,9 +5,10 @@ the encrypted volume's and AppArmor's tests; the reboot test of test_encrypted_m
 rules come back). Each act a compromised host would show is made for real and read back as the counter the
 monitoring alerts use; the stand-in serving a generation is the control that must add nothing.
 
-The stand-in is a Python script: its runner, `ollama runner`, is exec'd with the interpreter as the executable,
-so the interpreter is allowed for the server's user here (ai_activity_audit_exec_allow); with Ollama's binary
-the allowed program is the binary itself, the role's default.
+The stand-in is a Python script started through `/usr/bin/env python3`, and its runner, `ollama runner`, is
+exec'd with the interpreter as the executable, so env and the interpreter are allowed for the server's user here
+(ai_activity_audit_exec_allow); with Ollama's binary the allowed program is the binary itself, the role's
+default.
 """
 
 import json
@@ -31,7 +32,8 @@ testinfra_hosts = ["ansible://" + VM]
 
 def role_vars(**extra):
     return dict({"ai_activity_audit_stores": [STORE], "ai_activity_audit_server_users": ["ollama"],
-                 "ai_activity_audit_exec_allow": ["/usr/bin/ollama", "/usr/bin/python3.11"]}, **extra)
+                 "ai_activity_audit_exec_allow": ["/usr/bin/ollama", "/usr/bin/env",
+                                                  "/usr/bin/python3.11"]}, **extra)
 
 
 def counters(host):
@@ -114,7 +116,8 @@ def test_each_act_shows_up_as_its_counter(audited):
         audited.run("rm -f /etc/systemd/system/ollama.service.d/zz-evil.conf")
     assert new.get(("llmsec_model_read", "nobody", "/usr/bin/cat", "")) == 1, new
     assert new.get(("llmsec_ai_exec", "ollama", "/usr/bin/dash", "")) == 1, new
-    assert any(key == "llmsec_ai_config" and user == "root" and window == "closed" for key, user, _e, window in new), new
+    assert any(key == "llmsec_ai_config" and user == "root" and window == "closed"
+               for key, user, _e, window in new), new
     assert any(key == "llmsec_ai_connect" and user == "ollama" and window == "closed"
                for key, user, _e, window in new), new
     # The last events are kept for the report, root-only.

@@ -73,10 +73,11 @@ def test_connections_count_only_off_loopback():
 
     found = ae.events(connect(50, inet("127.0.0.1", 40123)) + connect(51, inet("203.0.113.9", 443))
                       + connect(52, inet6("::1", 40124)) + connect(53, inet6("2001:db8::1", 443))
-                      + connect(54, "0100"))  # AF_UNIX: no address
+                      + connect(54, "0100")  # AF_UNIX: no address
+                      + connect(55, inet6("::ffff:127.0.0.1", 40125)) + connect(56, inet("0.0.0.0", 40126)))
     assert [event["address"] for event in found] == [
         ("inet", "127.0.0.1", 40123), ("inet", "203.0.113.9", 443), ("inet6", "::1", 40124),
-        ("inet6", "2001:db8::1", 443), None]
+        ("inet6", "2001:db8::1", 443), None, ("inet6", "::ffff:7f00:1", 40125), ("inet", "0.0.0.0", 40126)]
     assert [event["serial"] for event in found if ae.kept(event)] == [51, 53]
 
 
