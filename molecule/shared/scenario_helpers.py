@@ -292,6 +292,14 @@ def standin_api(host, port, path, body=None):
     return host.run("python3 -c \"%s\"" % code.replace('"', '\\"'))
 
 
+def serve_standin(host, unit, port, models, home, properties=""):
+    """Start the stand-in (installed as /usr/bin/ollama) as the ollama user under systemd-run, on loopback port
+    `port` with its store at `models`, and wait until it answers. properties: more systemd-run options."""
+    host.check_output("systemd-run --unit=%s -p User=ollama -p Group=ollama %s -E HOME=%s -E OLLAMA_MODELS=%s "
+                      "-E OLLAMA_HOST=127.0.0.1:%d /usr/bin/ollama serve" % (unit, properties, home, models, port))
+    wait_for(lambda: standin_api(host, port, "/api/version").rc == 0, what="the stand-in (%s)" % unit)
+
+
 CHANGE_WINDOW = "/var/lib/llmsec/change-window.json"
 
 

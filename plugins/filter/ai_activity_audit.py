@@ -18,12 +18,15 @@ def ai_activity_audit_errors(settings):
 def ai_activity_audit_rules(settings, uids):
     """The rules file's text for these settings and the servers' users' uids: {name: uid}, or {name: getent
     passwd row} as ansible.builtin.getent returns it (the uid is its second field)."""
-    uids = dict((user, value[1] if isinstance(value, (list, tuple)) else value) for user, value in (uids or {}).items())
+    uids = dict((user, int(value[1] if isinstance(value, (list, tuple)) else value))
+                for user, value in (uids or {}).items())
     errors = audit_rules.settings_errors(settings)
-    missing = [user for user in settings.get("server_users") or [] if user not in (uids or {})]
-    if errors or missing:
-        raise AnsibleFilterError("; ".join(errors + ["no uid for %s" % ", ".join(missing)] if missing else errors))
-    return audit_rules.render(settings, dict((user, int(uid)) for user, uid in uids.items()))
+    missing = [user for user in settings.get("server_users") or [] if user not in uids]
+    if missing:
+        errors.append("no uid for %s" % ", ".join(missing))
+    if errors:
+        raise AnsibleFilterError("; ".join(errors))
+    return audit_rules.render(settings, uids)
 
 
 class FilterModule(object):

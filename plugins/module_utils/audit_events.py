@@ -172,10 +172,9 @@ def in_window(window, when):
 
 
 def tally(found, users, window, counts):
-    """Add the kept events to counts: {(key, user, exe, window): n}. users: {uid: name}."""
+    """Add events (the kept ones, as run() selects them) to counts: {(key, user, exe, window): n}. users:
+    {uid: name}."""
     for event in found:
-        if not kept(event):
-            continue
         user = users.get(event.get("uid"), event.get("uid") or "?")
         label = ("open" if in_window(window, event["time"]) else "closed") if event["key"] in CHANGE_KEYS else ""
         series = (event["key"], user, event.get("exe") or "?", label)
@@ -210,7 +209,8 @@ def _label(value):
 
 def run(config, users, lost=None, now=None):
     """One pass of the consumer: the new audit log lines into the counters, the textfile and the last events.
-    config: audit_log, state (path), textfile, last_events (path), window (the change window file)."""
+    config: audit_log, state (the position, counters and last events), textfile, window (the change window
+    file)."""
     now = time.time() if now is None else now
     try:
         with open(config["state"], encoding="utf-8") as handle:

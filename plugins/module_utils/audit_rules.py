@@ -28,7 +28,6 @@ KEYS = {
 # Every key a rule of ours carries (the exceptions' too): what `auditctl -D -k` removes before a reload, so
 # that rules of other owners are never touched.
 OWN_KEYS = tuple(KEYS) + ("llmsec_ai_exec_allow",)
-FILE = "/etc/audit/rules.d/60-llmsec-ai-activity.rules"
 # Directories whose every read would be audited: the system, not a model store.
 TOO_BROAD = ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc", "/root", "/run",
              "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib", "/usr/local", "/usr/share", "/var",

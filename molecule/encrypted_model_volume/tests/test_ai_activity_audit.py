@@ -17,15 +17,13 @@ import re
 
 import pytest
 
-from scenario_helpers import STANDIN, assert_refused, case_key, module_runs, refusals, run_role, wait_for
+from scenario_helpers import STANDIN, assert_refused, case_key, module_runs, refusals, run_role, serve_standin
 from scenario_helpers import standin_api as api
 
 VM = "llmsec-luks-vm"
 STORE = "/srv/audit-models"
 ROLE = "llmsec.hardening.ai_activity_audit"
 TEXTFILE = "/var/lib/prometheus/node-exporter/llmsec_ai_activity.prom"
-SERVE = ("systemd-run --unit=%s -p User=ollama -p Group=ollama -E HOME=/usr/share/ollama -E OLLAMA_MODELS=" + STORE
-         + " -E OLLAMA_HOST=127.0.0.1:%d /usr/bin/ollama serve")
 
 testinfra_hosts = ["ansible://" + VM]
 
@@ -60,8 +58,7 @@ def audited(host):
     module_runs(host, [("ansible.builtin.copy", {"src": os.path.abspath(STANDIN), "dest": "/usr/bin/ollama",
                                                  "mode": "0755"})])
     host.check_output("install -d -o ollama -g ollama -m 0755 /usr/share/ollama %s" % STORE)
-    host.check_output(SERVE % ("llmsec-audit-seed", 11510))
-    wait_for(lambda: api(host, 11510, "/api/version").rc == 0, what="the stand-in")
+    serve_standin(host, "llmsec-audit-seed", 11510, STORE, "/usr/share/ollama")
     assert '"success"' in api(host, 11510, "/api/pull", {"model": "tiny:1b", "stream": False}).stdout
     host.check_output("systemctl stop llmsec-audit-seed")
     first = run_role(host, role_vars(), role=ROLE)
@@ -90,9 +87,8 @@ def test_the_normal_path_adds_nothing(audited):
     """The stand-in as Ollama runs it: started, a generation (its runner exec'd, the blob mapped, loopback
     connections to the runner), stopped."""
     before = counters(audited)
-    audited.check_output(SERVE % ("llmsec-audit-serve", 11511))
     try:
-        wait_for(lambda: api(audited, 11511, "/api/version").rc == 0, what="the stand-in")
+        serve_standin(audited, "llmsec-audit-serve", 11511, STORE, "/usr/share/ollama")
         out = api(audited, 11511, "/api/generate", {"model": "tiny:1b", "prompt": "hi", "stream": False})
         assert out.rc == 0 and json.loads(out.stdout)["done"] is True, out.stderr
     finally:

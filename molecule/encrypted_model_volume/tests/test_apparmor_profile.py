@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from scenario_helpers import STANDIN, module_runs, wait_for
+from scenario_helpers import STANDIN, module_runs, serve_standin
 from scenario_helpers import standin_api as api
 
 VM = "llmsec-luks-vm"
@@ -20,8 +20,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = "/srv/aa-models"
 PROFILE = "/etc/apparmor.d/llmsec-ollama"
 MODULE = "llmsec.hardening.apparmor_profile"
-SERVE = ("systemd-run --unit=%s -p User=ollama -p Group=ollama %s -E HOME=/home/ollama -E OLLAMA_MODELS=" + MODELS
-         + " -E OLLAMA_HOST=127.0.0.1:%d /usr/bin/ollama serve")
 
 testinfra_hosts = ["ansible://" + VM]
 
@@ -50,8 +48,7 @@ def loaded(host):
 def standin(host, loaded):
     """A model pulled into a store owned by ollama, by the stand-in unconfined (the seeding)."""
     host.check_output("install -d -o ollama -g ollama -m 0755 /home/ollama %s" % MODELS)
-    host.check_output(SERVE % ("llmsec-aa-seed", "", 11500))
-    wait_for(lambda: api(host, 11500, "/api/version").rc == 0, what="the unconfined stand-in")
+    serve_standin(host, "llmsec-aa-seed", 11500, MODELS, "/home/ollama")
     assert '"success"' in api(host, 11500, "/api/pull", {"model": "tiny:1b", "stream": False}).stdout
     host.check_output("systemctl stop llmsec-aa-seed")
     return host
@@ -66,9 +63,8 @@ def test_profile_loaded_in_enforce_mode_and_idempotent(host, loaded):
 
 def test_the_server_runs_and_answers_under_the_profile(standin):
     host = standin
-    host.check_output(SERVE % ("llmsec-aa-ollama", "-p AppArmorProfile=llmsec-ollama", 11501))
     try:
-        wait_for(lambda: api(host, 11501, "/api/version").rc == 0, what="the confined stand-in")
+        serve_standin(host, "llmsec-aa-ollama", 11501, MODELS, "/home/ollama", "-p AppArmorProfile=llmsec-ollama")
         pid = host.check_output("systemctl show -p MainPID --value llmsec-aa-ollama")
         assert host.file("/proc/%s/attr/current" % pid).content_string.strip() == "llmsec-ollama (enforce)"
         # Inference: the runner is exec'd (in the profile) and maps the weights read-only.
@@ -100,9 +96,9 @@ def test_root_under_the_profile_is_denied_what_a_breakout_needs(standin):
 def test_maintenance_profile_lets_a_pull_through(standin, loaded):
     host = standin
     assert "%s/** rwkl," % MODELS in loaded["maintenance"]["profile"]
-    host.check_output(SERVE % ("llmsec-aa-maint", "-p AppArmorProfile=llmsec-ollama-maintenance", 11502))
     try:
-        wait_for(lambda: api(host, 11502, "/api/version").rc == 0, what="the stand-in in maintenance")
+        serve_standin(host, "llmsec-aa-maint", 11502, MODELS, "/home/ollama",
+                      "-p AppArmorProfile=llmsec-ollama-maintenance")
         assert '"success"' in api(host, 11502, "/api/pull", {"model": "small:2b", "stream": False}).stdout
     finally:
         host.run("systemctl stop llmsec-aa-maint")

@@ -401,8 +401,10 @@ class Gateway:
                 body, data, dropped = await self.read_json(request, oa.ROUTE_STRUCTS[path])
                 if dropped:
                     record["dropped_fields"] = dropped
+            # The window's file is looked at only for the routes it opens, not on every inference request.
+            window_open = action in gp.WINDOW_ACTIONS and self.window.is_open()
             action, endpoint, models = gp.authorize(self.settings.policy, claims, request.method, path, body,
-                                                    window_open=self.window.is_open())
+                                                    window_open=window_open)
             record.update(action=action, models=models)
             if action == "blobs":
                 data = request.content

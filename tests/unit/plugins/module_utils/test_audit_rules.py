@@ -60,3 +60,16 @@ def test_connect_rules_are_optional():
 def test_bad_settings_name_their_variable(changes, message):
     errors = ar.settings_errors(dict(GOOD, **changes))
     assert any(message in error for error in errors), errors
+
+
+def test_the_role_removes_every_key_a_rule_of_ours_can_carry():
+    """The role's handler deletes by key before loading: its list is module_utils' OWN_KEYS, the keys of rules
+    the current settings leave out included."""
+    import os
+
+    import yaml
+
+    role_vars = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "roles", "ai_activity_audit", "vars",
+                             "main.yml")
+    with open(role_vars, encoding="utf-8") as handle:
+        assert tuple(yaml.safe_load(handle)["__ai_activity_audit_own_keys"]) == ar.OWN_KEYS
