@@ -29,7 +29,13 @@ def ai_activity_audit_rules(settings, uids):
     return audit_rules.render(settings, uids)
 
 
+def ai_activity_audit_missing(rules_text, loaded):
+    """The keys of the rules file's rules that the kernel lacks (auditctl -l's output), one per missing rule."""
+    return audit_rules.missing(rules_text, loaded)
+
+
 class FilterModule(object):
     def filters(self):
         return {"ai_activity_audit_errors": ai_activity_audit_errors,
-                "ai_activity_audit_rules": ai_activity_audit_rules}
+                "ai_activity_audit_rules": ai_activity_audit_rules,
+                "ai_activity_audit_missing": ai_activity_audit_missing}

@@ -23,9 +23,10 @@ import struct
 import time
 
 try:
-    from ansible_collections.llmsec.hardening.plugins.module_utils import atomic_file, change_window
+    from ansible_collections.llmsec.hardening.plugins.module_utils import atomic_file, audit_rules, change_window
 except ImportError:  # installed beside the timer's entry point
     import atomic_file
+    import audit_rules
     import change_window
 
 KEY_PREFIX = "llmsec_"
@@ -35,6 +36,10 @@ CHANGE_KEYS = ("llmsec_model_write", "llmsec_ai_config", "llmsec_ai_connect")
 # Distinct (key, user, exe, window) label sets kept; beyond, exe becomes "other" (a bounded series count).
 MAX_SERIES = 200
 LAST_EVENTS = 50
+# Where the role's consumer keeps its counters and last events (root-only).
+DEFAULT_STATE = "/var/lib/llmsec/ai-activity/state.json"
+# The last events a summary carries (local_ai_facts, the fleet report).
+SUMMARY_EVENTS = 10
 _RECORD = re.compile(r"^type=(\S+) msg=audit\((\d+)\.(\d+):(\d+)\):\s?(.*)$")
 _FIELD = re.compile(r'(\w+)=("[^"]*"|\S+)')
 # Fields whose bare value is hex-encoded text (auditd's untrusted strings).
@@ -184,8 +189,27 @@ def tally(found, users, window, counts):
     return counts
 
 
-def render_metrics(counts, now, lost=None):
-    """node_exporter textfile: counters by key, user, executable and (for changes) window."""
+def health(status, loaded, expected):
+    """Whether the kernel's audit can see for the role: from `auditctl -s` (status), `auditctl -l` (loaded) and
+    the role's rules file (expected). enabled: auditing on and auditd receiving (enabled 1 or 2, a pid); lost:
+    the events the kernel dropped since boot; rules_missing: rules of the file with one of our keys that the
+    kernel does not have (someone ran auditctl -D, or the file changed without a reload). None where a text
+    could not be read."""
+    result = {"enabled": None, "lost": None, "rules_missing": None}
+    if status is not None:
+        fields = dict(line.split(" ", 1) for line in status.splitlines() if " " in line)
+        if fields.get("enabled", "").strip().isdigit() and fields.get("pid", "").strip().isdigit():
+            result["enabled"] = int(fields["enabled"]) in (1, 2) and int(fields["pid"]) > 0
+        if fields.get("lost", "").strip().isdigit():
+            result["lost"] = int(fields["lost"])
+    if loaded is not None and expected is not None:
+        result["rules_missing"] = len(audit_rules.missing(expected, loaded))
+    return result
+
+
+def render_metrics(counts, now, state=None):
+    """node_exporter textfile: counters by key, user, executable and (for changes) window, and the audit's
+    health (health())."""
     lines = ["# HELP llmsec_ai_activity_events_total Audit events of the ai_activity_audit rules, by key, user, "
              "executable and, for changes, whether a model change window was open.",
              "# TYPE llmsec_ai_activity_events_total counter"]
@@ -194,9 +218,15 @@ def render_metrics(counts, now, lost=None):
         if window:
             labels += ',window="%s"' % window
         lines.append("llmsec_ai_activity_events_total{%s} %d" % (labels, value))
-    if lost is not None:
-        lines += ["# HELP llmsec_ai_activity_audit_lost Events the kernel's audit dropped (auditctl -s lost).",
-                  "# TYPE llmsec_ai_activity_audit_lost gauge", "llmsec_ai_activity_audit_lost %d" % lost]
+    state = state or {}
+    for name, value, text in (
+            ("audit_lost", state.get("lost"), "Events the kernel's audit dropped since boot (auditctl -s lost)."),
+            ("audit_enabled", state.get("enabled"), "1 when the kernel audits and auditd receives (auditctl -s)."),
+            ("rules_missing", state.get("rules_missing"),
+             "Rules of the role's file that the kernel does not have (auditctl -l).")):
+        if value is not None:
+            lines += ["# HELP llmsec_ai_activity_%s %s" % (name, text), "# TYPE llmsec_ai_activity_%s gauge" % name,
+                      "llmsec_ai_activity_%s %d" % (name, int(value))]
     lines += ["# HELP llmsec_ai_activity_last_run_timestamp_seconds When the audit log was last read.",
               "# TYPE llmsec_ai_activity_last_run_timestamp_seconds gauge",
               "llmsec_ai_activity_last_run_timestamp_seconds %d" % now]
@@ -207,10 +237,10 @@ def _label(value):
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
 
 
-def run(config, users, lost=None, now=None):
+def run(config, users, audit=None, now=None):
     """One pass of the consumer: the new audit log lines into the counters, the textfile and the last events.
     config: audit_log, state (the position, counters and last events), textfile, window (the change window
-    file)."""
+    file). audit: health()'s result, for the textfile."""
     now = time.time() if now is None else now
     try:
         with open(config["state"], encoding="utf-8") as handle:
@@ -223,8 +253,37 @@ def run(config, users, lost=None, now=None):
     counts = dict((tuple(item[0]), item[1]) for item in state.get("counts", []))
     tally(found, users, window, counts)
     last = (state.get("last", []) + found)[-LAST_EVENTS:]
-    atomic_file.write_atomic(config["state"], json.dumps({"position": position, "last": last, "counts": [
-        [list(series), value] for series, value in sorted(counts.items())]}), 0o600)
+    atomic_file.write_atomic(config["state"], json.dumps({
+        "since": state.get("since", int(now)), "position": position, "last": last,
+        "counts": [[list(series), value] for series, value in sorted(counts.items())]}), 0o600)
     if config.get("textfile"):
-        atomic_file.write_atomic(config["textfile"], render_metrics(counts, now, lost))
+        atomic_file.write_atomic(config["textfile"], render_metrics(counts, now, audit))
     return found, counts
+
+
+def summary(path=DEFAULT_STATE):
+    """What the consumer has counted on this host, for local_ai_facts and the fleet report: present (the role's
+    consumer has run), since (its first run), counts (events by key), outside_window (of the keys a change
+    window explains, the events outside one), by_user ({key: {user: n}}) and the last events (time, key, uid,
+    exe, paths, address). Unreadable or malformed state: present with an error."""
+    result = {"path": path, "present": os.path.exists(path), "error": None, "since": None, "counts": {},
+              "outside_window": {}, "by_user": {}, "last": []}
+    if not result["present"]:
+        return result
+    try:
+        with open(path, encoding="utf-8") as handle:
+            state = json.load(handle)
+        series = [((key, user, window), int(value)) for (key, user, _exe, window), value in state.get("counts", [])]
+    except (OSError, ValueError, TypeError) as err:
+        result["error"] = "%s: %s" % (path, err)
+        return result
+    result["since"] = state.get("since")
+    for (key, user, window), value in series:
+        result["counts"][key] = result["counts"].get(key, 0) + value
+        users = result["by_user"].setdefault(key, {})
+        users[user] = users.get(user, 0) + value
+        if window == "closed":
+            result["outside_window"][key] = result["outside_window"].get(key, 0) + value
+    result["last"] = [dict((name, event.get(name)) for name in ("time", "key", "uid", "exe", "paths", "address"))
+                      for event in state.get("last", [])[-SUMMARY_EVENTS:]]
+    return result

@@ -1,6 +1,7 @@
 # Copyright (c) 2026, llmsec.hardening contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
+# Roles copy this file to hosts: standard library only (tests/unit/plugins/module_utils/test_host_copied.py).
 """Linux audit rules for what AI servers touch and do: the ai_activity_audit role's rules and their checks.
 
 One rules.d file, keyed by purpose (augenrules loads it at boot with the host's others);
@@ -27,12 +28,16 @@ KEYS = {
 }
 # Every key a rule of ours carries (the exceptions' too): what `auditctl -D -k` removes before a reload, so
 # that rules of other owners are never touched.
-OWN_KEYS = tuple(KEYS) + ("llmsec_ai_exec_allow",)
+OWN_KEYS = tuple(KEYS) + ("llmsec_ai_exec_allow", "llmsec_model_read_allow")
+# The audit login uid of a process no one logged in to start (systemd's services and timers): unset, (u32)-1.
+AUID_UNSET = 4294967295
 # Directories whose every read would be audited: the system, not a model store.
 TOO_BROAD = ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc", "/root", "/run",
              "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib", "/usr/local", "/usr/share", "/var",
              "/var/lib", "/var/log")
 ARCHES = ("b64", "b32")
+# A rule's key, as the rules file and `auditctl -l` write it.
+_KEY = re.compile(r"(?:key=|-k )(llmsec_\w+)")
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._+@:/-]*$")
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\$?$")
 PREFIX = "ai_activity_audit_"
@@ -56,7 +61,8 @@ def _path_errors(value, variable, directories_only=False):
 def settings_errors(settings):
     """One message per broken rule, each naming its variable (ai_activity_audit_<name>); empty when sound.
 
-    settings: stores, server_users, watch_paths, exec_allow, connect (bool), arches, backlog, rate."""
+    settings: stores, server_users, watch_paths, exec_allow, connect (bool), arches, backlog, rate, and
+    quiet_readers (optional: the executables whose reads of the stores by root services are not audited)."""
     errors = []
     errors += _path_errors(settings.get("stores"), PREFIX + "stores", directories_only=True)
     if isinstance(settings.get("stores"), list) and not settings["stores"]:
@@ -73,6 +79,7 @@ def settings_errors(settings):
                               "reads of the stores would go unaudited" % (PREFIX, index))
     errors += _path_errors(settings.get("watch_paths"), PREFIX + "watch_paths")
     errors += _path_errors(settings.get("exec_allow"), PREFIX + "exec_allow")
+    errors += _path_errors(settings.get("quiet_readers", []), PREFIX + "quiet_root_services (the interpreter)")
     if not isinstance(settings.get("connect"), bool):
         errors.append(PREFIX + "connect must be true or false, got %r" % (settings.get("connect"),))
     arches = settings.get("arches")
@@ -98,6 +105,11 @@ def render(settings, uids):
     not_servers = " ".join("-F uid!=%d" % uid for uid in server_uids)
     for arch in settings["arches"]:
         for store in settings["stores"]:
+            # Root services no one logged in to start (the integrity timer, with the host's Python) read every
+            # blob on schedule: quiet. Root logged in (an admin, Ansible over SSH) is audited, as is anyone else.
+            for exe in settings.get("quiet_readers") or []:
+                lines.append("-a never,exit -F arch=%s -F dir=%s -F perm=r -F uid=0 -F auid=%d -F exe=%s "
+                             "-F key=llmsec_model_read_allow" % (arch, store, AUID_UNSET, exe))
             lines.append("-a always,exit -F arch=%s -F dir=%s -F perm=r %s -F key=llmsec_model_read"
                          % (arch, store, not_servers))
             lines.append("-a always,exit -F arch=%s -F dir=%s -F perm=wa -F key=llmsec_model_write" % (arch, store))
@@ -113,3 +125,18 @@ def render(settings, uids):
     for path in settings["watch_paths"]:
         lines.append("-w %s -p wa -k llmsec_ai_config" % path)
     return "\n".join(lines) + "\n"
+
+
+def missing(expected, loaded):
+    """The keys of the rules in `expected` (the role's rules file) that `loaded` (`auditctl -l`) lacks, one per
+    rule: a key appears as often as its rules are missing (auditctl -D -k removed them all, auditctl -d one)."""
+    have = {}
+    for key in _KEY.findall(loaded):
+        have[key] = have.get(key, 0) + 1
+    lacking = []
+    for key in _KEY.findall(expected):
+        if have.get(key):
+            have[key] -= 1
+        else:
+            lacking.append(key)
+    return lacking

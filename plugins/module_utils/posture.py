@@ -13,6 +13,8 @@ from xml.etree import ElementTree
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 WEIGHTS = {"critical": 50, "high": 30, "medium": 10, "low": 3, "info": 0}
+# What the report keeps of local_ai_facts' ai_activity (the ai_activity_audit consumer's counts).
+ACTIVITY_KEYS = ("since", "error", "counts", "outside_window", "by_user", "last")
 MODEL_KINDS = {"mismatched": "high", "missing": "high", "invalid": "high", "unapproved": "high"}
 
 
@@ -35,7 +37,8 @@ def score(findings):
 
 
 def build_report(hosts, generated_at):
-    """hosts: [{host, reachable, local_ai: {servers, findings}, models: model_checksum result or None}]."""
+    """hosts: [{host, reachable, local_ai: {servers, findings, ai_activity}, models: model_checksum result or
+    None}]."""
     entries = []
     totals = dict((severity, 0) for severity in SEVERITIES)
     for item in sorted(hosts, key=lambda entry: entry["host"]):
@@ -50,9 +53,17 @@ def build_report(hosts, generated_at):
         keys = ("kind", "pid", "user", "exe", "listeners", "unit", "container", "models")
         servers = [{key: server.get(key) for key in keys}
                    for server in item["local_ai"].get("servers") or [] if server.get("role", "server") == "server"]
+        activity = item["local_ai"].get("ai_activity") or {}
         entries.append({"host": item["host"], "audited": True, "servers": servers, "findings": findings,
-                        "models_checked": item.get("models") is not None, "score": score(findings)})
+                        "models_checked": item.get("models") is not None, "score": score(findings),
+                        "activity": dict((key, activity.get(key)) for key in ACTIVITY_KEYS)
+                        if activity.get("present") else None})
     audited = [entry for entry in entries if entry["audited"]]
+    watched = [entry["activity"] for entry in audited if entry["activity"]]
+    activity_totals = {}
+    for counts in watched:
+        for key, value in (counts.get("counts") or {}).items():
+            activity_totals[key] = activity_totals.get(key, 0) + value
     return {
         "generated_at": generated_at,
         "hosts": entries,
@@ -62,12 +73,19 @@ def build_report(hosts, generated_at):
             "findings": totals,
             "clean_hosts": sum(1 for entry in audited if not entry["findings"]),
             "fleet_score": min([entry["score"] for entry in audited] or [100]),
+            "activity": {"hosts_watched": len(watched),
+                         "hosts_with_events": sum(1 for counts in watched if counts.get("counts")),
+                         "counts": activity_totals},
         },
     }
 
 
 def _cell(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _counts(counts):
+    return ", ".join("%s %d" % (key, value) for key, value in sorted((counts or {}).items()))
 
 
 def to_markdown(report):
@@ -94,6 +112,18 @@ def to_markdown(report):
         lines.append("| %s | %d | %s | %s |" % (_cell(entry["host"]), entry["score"], _cell(servers),
                                                 ", ".join("%d %s" % (counts[s], s) for s in SEVERITIES if s in counts)
                                                 or "clean"))
+    watched = [entry for entry in report["hosts"] if entry.get("activity")]
+    if watched:
+        lines += ["", "## AI activity in the kernel's audit log", "",
+                  "Events counted by ai_activity_audit since it was applied on %d of %d hosts (the alerts fire on "
+                  "their growth; `ausearch -k <key> -i` on the host shows them)." % (
+                      len(watched), summary["audited"]), "",
+                  "| Host | Events by key | Outside a change window |", "|---|---|---|"]
+        for entry in watched:
+            activity = entry["activity"]
+            lines.append("| %s | %s | %s |" % (
+                _cell(entry["host"]), _cell(activity.get("error") or _counts(activity.get("counts")) or "none"),
+                _cell(_counts(activity.get("outside_window")) or "none")))
     for entry in report["hosts"]:
         if entry["audited"] and entry["findings"]:
             lines += ["", "## %s" % entry["host"], ""]

@@ -37,6 +37,9 @@ description:
     written by C(playbooks/model_change.yml)), and C(change_window_left_open) (medium) for one left behind - past
     its deadline (a change whose host or controller was lost) or a file that opens nothing (not root's, writable
     by others). C(playbooks/site.yml) closes it.
+  - Where the ai_activity_audit role runs, what its consumer counted from the kernel's audit log (C(ai_activity)):
+    events by rule key, those outside a change window, by user, and the last ones. These are counts since the
+    role was applied, not findings; the monitoring alerts fire on their growth.
   - A host that is itself a container (systemd in Docker) sees its own services as native.
   - Changes nothing. Run it as root to see other users' processes.
 seealso:
@@ -89,8 +92,8 @@ ansible_facts:
   contains:
     local_ai:
       description: C(servers) (each with C(kind), C(pid), C(user), C(exe), C(listeners), C(models), C(unit),
-        C(container), C(own_netns), C(environment), C(exe_sha256)), C(findings), C(posture_score) and
-        C(change_window).
+        C(container), C(own_netns), C(environment), C(exe_sha256)), C(findings), C(posture_score),
+        C(change_window) and C(ai_activity).
       type: dict
 change_window:
   description: The model change window file's state - C(present), C(open), C(expired), C(error) (why a
@@ -100,6 +103,18 @@ change_window:
   type: dict
   sample: {path: /var/lib/llmsec/change-window.json, present: true, open: false, expired: true, error: null,
            change: CHG-1042, opened_by: alice, opened: 1796342400, until: 1796346000}
+ai_activity:
+  description: The ai_activity_audit consumer's counts (C(/var/lib/llmsec/ai-activity/state.json)) - C(present)
+    (false where the role is not applied), C(error), C(since) (its first run, Unix time), C(counts) (events by
+    key since then), C(outside_window) (of the writes, configuration changes and connections, those made while
+    no model change window was open), C(by_user) (C({key: {user: n}})) and C(last) (the last ten events, each
+    with C(time), C(key), C(uid), C(exe), C(paths) and C(address)).
+  returned: always
+  type: dict
+  sample: {present: true, error: null, since: 1796300000, counts: {llmsec_model_read: 3, llmsec_ai_exec: 1},
+           outside_window: {}, by_user: {llmsec_model_read: {root: 2, mallory: 1}, llmsec_ai_exec: {ollama: 1}},
+           last: [{time: 1796300120.5, key: llmsec_ai_exec, uid: "998", exe: /usr/bin/dash, paths: [/bin/sh],
+                   address: null}]}
 findings:
   description: Each with C(severity), C(kind), C(pid), C(server), C(message), C(fix), and C(address) or C(path)
     where one applies, the most severe first.
@@ -123,7 +138,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmsec.hardening.plugins.module_utils import local_ai
+from ansible_collections.llmsec.hardening.plugins.module_utils import audit_events, local_ai
 
 
 def main():
@@ -144,9 +159,11 @@ def main():
     servers, findings = local_ai.scan(module.params["root"], module.params["hash_executables"], approved)
     score = local_ai.posture_score(findings)
     window = local_ai.window_state(module.params["root"])
+    activity = audit_events.summary(os.path.join(module.params["root"], audit_events.DEFAULT_STATE.lstrip("/")))
     module.exit_json(changed=False, servers=servers, findings=findings, posture_score=score, change_window=window,
+                     ai_activity=activity,
                      ansible_facts={"local_ai": {"servers": servers, "findings": findings, "posture_score": score,
-                                                 "change_window": window}})
+                                                 "change_window": window, "ai_activity": activity}})
 
 
 if __name__ == "__main__":

@@ -115,7 +115,8 @@ def test_run_counts_labels_and_keeps_the_last_events(tmp_path, monkeypatch):
     ae.run(config, {})
     write = [syscall(60, '"llmsec_model_write"', uid=998, comm='"ollama"', exe='"/usr/local/bin/ollama"')]
     log.write_text("\n".join(READ + write) + "\n")
-    found, counts = ae.run(config, {"1001": "mallory", "998": "ollama"}, lost=3, now=1796300100)
+    found, counts = ae.run(config, {"1001": "mallory", "998": "ollama"}, audit={"lost": 3, "enabled": True, "rules_missing": 0},
+                          now=1796300100)
     assert [event["serial"] for event in found] == [41, 60]
     assert counts == {("llmsec_model_read", "mallory", "/usr/bin/cat", ""): 1,
                       ("llmsec_model_write", "ollama", "/usr/local/bin/ollama", "closed"): 1}
@@ -123,7 +124,8 @@ def test_run_counts_labels_and_keeps_the_last_events(tmp_path, monkeypatch):
     assert 'llmsec_ai_activity_events_total{key="llmsec_model_read",user="mallory",exe="/usr/bin/cat"} 1' in metrics
     assert ('llmsec_ai_activity_events_total{key="llmsec_model_write",user="ollama",exe="/usr/local/bin/ollama",'
             'window="closed"} 1') in metrics
-    assert "llmsec_ai_activity_audit_lost 3" in metrics
+    assert "llmsec_ai_activity_audit_lost 3" in metrics and "llmsec_ai_activity_audit_enabled 1" in metrics
+    assert "llmsec_ai_activity_rules_missing 0" in metrics
     # The same write inside a window; the counters carry on across runs.
     (tmp_path / "window.json").write_text(change_window.render("CHG-1", "ops", 60, now=1796299000))
     with log.open("a") as handle:
@@ -134,3 +136,44 @@ def test_run_counts_labels_and_keeps_the_last_events(tmp_path, monkeypatch):
     state = __import__("json").loads((tmp_path / "state.json").read_text())
     assert [event["serial"] for event in state["last"]] == [41, 60, 61]
     assert oct((tmp_path / "state.json").stat().st_mode & 0o777) == "0o600"
+    # What local_ai_facts and the fleet report carry: totals by key, by user, outside a window, the last events.
+    summary = ae.summary(str(tmp_path / "state.json"))
+    assert (summary["present"], summary["error"], summary["since"]) == (True, None, state["since"])
+    assert summary["counts"] == {"llmsec_model_read": 1, "llmsec_model_write": 2}
+    assert summary["outside_window"] == {"llmsec_model_write": 1}
+    assert summary["by_user"] == {"llmsec_model_read": {"mallory": 1}, "llmsec_model_write": {"ollama": 2}}
+    assert [(event["key"], event["uid"], event["paths"]) for event in summary["last"]] == [
+        ("llmsec_model_read", "1001", [BLOB]), ("llmsec_model_write", "998", []), ("llmsec_model_write", "998", [])]
+
+
+def test_summary_of_a_host_without_the_role_or_with_a_broken_state(tmp_path):
+    absent = ae.summary(str(tmp_path / "none.json"))
+    assert (absent["present"], absent["counts"], absent["error"]) == (False, {}, None)
+    (tmp_path / "state.json").write_text('{"counts": [["llmsec_model_read"]]}')
+    broken = ae.summary(str(tmp_path / "state.json"))
+    assert broken["present"] and broken["counts"] == {} and "state.json" in broken["error"]
+    (tmp_path / "state.json").write_text('{"counts": [[["llmsec_model_read", "root", "/usr/bin/cat"], 1]]}')
+    assert "state.json" in ae.summary(str(tmp_path / "state.json"))["error"]
+
+
+STATUS = "enabled 1\nfailure 1\npid 412\nrate_limit 2000\nbacklog_limit 8192\nlost 7\nbacklog 0\n"
+RULES = ("-b 8192\n-a always,exit -F arch=b64 -F dir=/m -F perm=r -F uid!=998 -F key=llmsec_model_read\n"
+         "-a always,exit -F arch=b32 -F dir=/m -F perm=r -F uid!=998 -F key=llmsec_model_read\n"
+         "-w /etc/llmsec -p wa -k llmsec_ai_config\n")
+LOADED = ("-a always,exit -F arch=b64 -S open,openat -F dir=/m -F perm=r -F uid!=998 -F key=llmsec_model_read\n"
+          "-a always,exit -F arch=b32 -S open,openat -F dir=/m -F perm=r -F uid!=998 -F key=llmsec_model_read\n"
+          "-w /etc/llmsec -p wa -k llmsec_ai_config\n-w /etc/ssh -p wa -k someone_else\n")
+
+
+def test_health_of_the_kernel_audit():
+    assert ae.health(STATUS, LOADED, RULES) == {"enabled": True, "lost": 7, "rules_missing": 0}
+    # Someone removed a rule (auditctl -D -k llmsec_model_read), or auditing is off, or auditd is dead.
+    one_gone = LOADED.split("\n", 1)[1]
+    assert ae.health(STATUS, one_gone, RULES)["rules_missing"] == 1
+    assert ae.health(STATUS, "No rules\n", RULES)["rules_missing"] == 3
+    assert ae.health(STATUS.replace("enabled 1", "enabled 0"), LOADED, RULES)["enabled"] is False
+    assert ae.health(STATUS.replace("pid 412", "pid 0"), LOADED, RULES)["enabled"] is False
+    assert ae.health(None, None, RULES) == {"enabled": None, "lost": None, "rules_missing": None}
+    text = ae.render_metrics({}, 1796300000, ae.health(STATUS.replace("enabled 1", "enabled 2"), one_gone, RULES))
+    assert "llmsec_ai_activity_audit_enabled 1\n" in text and "llmsec_ai_activity_rules_missing 1\n" in text
+    assert "llmsec_ai_activity_audit_lost" not in ae.render_metrics({}, 1796300000)

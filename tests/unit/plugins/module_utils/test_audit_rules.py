@@ -35,6 +35,19 @@ def test_the_servers_own_helpers_are_excepted_before_the_exec_rule():
     assert never < always
 
 
+def test_root_services_reading_with_the_interpreter_are_quiet_before_the_read_rule():
+    """The integrity timer (root, started by systemd: no login uid, the host's Python) reads every blob on
+    schedule; root logged in, and every other user, stays audited."""
+    rules = ar.render(dict(GOOD, quiet_readers=["/usr/bin/python3.11"]), {"ollama": 998}).splitlines()
+    never = rules.index("-a never,exit -F arch=b64 -F dir=%s -F perm=r -F uid=0 -F auid=4294967295 "
+                        "-F exe=/usr/bin/python3.11 -F key=llmsec_model_read_allow" % STORE)
+    always = rules.index("-a always,exit -F arch=b64 -F dir=%s -F perm=r -F uid!=998 -F key=llmsec_model_read"
+                         % STORE)
+    assert never < always
+    assert "llmsec_model_read_allow" not in ar.render(GOOD, {"ollama": 998})
+    assert any("quiet_root_services" in error for error in ar.settings_errors(dict(GOOD, quiet_readers=["py"])))
+
+
 def test_connect_rules_are_optional():
     text = ar.render(dict(GOOD, connect=False), {"ollama": 998})
     assert "llmsec_ai_connect" not in text
@@ -73,3 +86,14 @@ def test_the_role_removes_every_key_a_rule_of_ours_can_carry():
                              "main.yml")
     with open(role_vars, encoding="utf-8") as handle:
         assert tuple(yaml.safe_load(handle)["__ai_activity_audit_own_keys"]) == ar.OWN_KEYS
+
+
+def test_missing_counts_rule_by_rule():
+    text = ("-b 8192\n-a always,exit -F arch=b64 -F dir=/m -F perm=r -F key=llmsec_model_read\n"
+            "-a always,exit -F arch=b32 -F dir=/m -F perm=r -F key=llmsec_model_read\n"
+            "-w /etc/llmsec -p wa -k llmsec_ai_config\n")
+    loaded = ("-a always,exit -F arch=b64 -S open,openat -F dir=/m -F perm=r -F key=llmsec_model_read\n"
+              "-w /etc/llmsec -p wa -k llmsec_ai_config\n-w /etc/ssh -p wa -k llmsec_not_in_the_file\n")
+    assert ar.missing(text, loaded) == ["llmsec_model_read"]
+    assert ar.missing(text, "No rules") == ["llmsec_model_read", "llmsec_model_read", "llmsec_ai_config"]
+    assert ar.missing(text, text) == []

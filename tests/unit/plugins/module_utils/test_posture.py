@@ -11,6 +11,11 @@ EXPOSED = {"servers": [{"kind": "ollama", "pid": 7, "user": "ollama", "exe": "/u
                          "message": "ollama (pid 7) listens on 0.0.0.0:11434, off loopback", "fix": "bind it"}]}
 CLEAN = {"servers": [dict(EXPOSED["servers"][0], listeners=[{"address": "127.0.0.1", "port": 11434}])],
          "findings": []}
+# ai1 runs ai_activity_audit and a shell was run by ollama; ai0 runs it with nothing counted; web2 does not run it.
+ACTIVITY = {"path": "/var/lib/llmsec/ai-activity/state.json", "present": True, "error": None, "since": 1796300000,
+            "counts": {"llmsec_ai_exec": 1, "llmsec_ai_connect": 2}, "outside_window": {"llmsec_ai_connect": 2},
+            "by_user": {"llmsec_ai_exec": {"ollama": 1}, "llmsec_ai_connect": {"ollama": 2}}, "last": []}
+QUIET = dict(ACTIVITY, counts={}, outside_window={}, by_user={})
 MODELS = {"mismatched": [{"model": "tiny:1b", "digest": "sha256:ab", "path": "/m/blobs/x"}], "missing": [],
           "invalid": [], "unapproved": []}
 
@@ -18,8 +23,8 @@ MODELS = {"mismatched": [{"model": "tiny:1b", "digest": "sha256:ab", "path": "/m
 def report():
     return posture.build_report([
         {"host": "web2", "local_ai": EXPOSED},
-        {"host": "ai1", "local_ai": CLEAN, "models": MODELS},
-        {"host": "ai0", "local_ai": CLEAN, "models": {}},
+        {"host": "ai1", "local_ai": dict(CLEAN, ai_activity=ACTIVITY), "models": MODELS},
+        {"host": "ai0", "local_ai": dict(CLEAN, ai_activity=QUIET), "models": {}},
         {"host": "down", "reachable": False, "error": "unreachable"},
     ], "2026-11-26T20:00:00+00:00")
 
@@ -33,7 +38,11 @@ def test_report_counts_and_scores():
     assert by_host["web2"]["score"] == 70 and by_host["down"]["audited"] is False
     assert data["summary"] == {"hosts": 4, "audited": 3, "not_audited": 1, "servers": 3,
                                "findings": {"critical": 0, "high": 2, "medium": 0, "low": 0, "info": 0},
-                               "clean_hosts": 1, "fleet_score": 70}
+                               "clean_hosts": 1, "fleet_score": 70,
+                               "activity": {"hosts_watched": 2, "hosts_with_events": 1,
+                                            "counts": {"llmsec_ai_exec": 1, "llmsec_ai_connect": 2}}}
+    assert by_host["ai1"]["activity"]["counts"] == ACTIVITY["counts"] and "path" not in by_host["ai1"]["activity"]
+    assert by_host["web2"]["activity"] is None
 
 
 def test_markdown_lists_hosts_and_findings():
@@ -43,6 +52,9 @@ def test_markdown_lists_hosts_and_findings():
     assert "| down | - | - | not audited: unreachable |" in text
     assert "- **high** `nonloopback_listener`: ollama (pid 7) listens on 0.0.0.0:11434, off loopback. Fix: bind it" \
         in text
+    assert "Events counted by ai_activity_audit since it was applied on 2 of 3 hosts" in text
+    assert "| ai1 | llmsec_ai_connect 2, llmsec_ai_exec 1 | llmsec_ai_connect 2 |" in text
+    assert "| ai0 | none | none |" in text and "| web2 | llmsec" not in text
 
 
 def test_junit_marks_findings_as_failures():
