@@ -42,6 +42,7 @@ def gateway_config(settings):
             gp.validate_pattern(pattern, "auth_gateway_create_bases")
         gp.parse_create_targets(settings.get("create_targets") or {})
         gp.parse_create_remote_hosts(settings.get("create_remote_hosts") or [])
+        gp.parse_guard(settings.get("guard"), settings.get("upstream", ""))
     except gp.PolicyError as exc:
         raise AnsibleFilterError(str(exc))
     config = dict(settings)

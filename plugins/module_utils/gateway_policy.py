@@ -18,6 +18,11 @@ import json
 import re
 import secrets
 
+try:
+    from ansible_collections.llmsec.hardening.plugins.module_utils import guard_model
+except ImportError:  # installed beside the gateway
+    import guard_model
+
 ROLES = ("inference_consumer", "prompt_engineer", "model_admin", "auditor")
 ALGORITHMS = ("EdDSA", "ES256", "RS256", "HS256")
 DEFAULT_MAX_TTL = 900
@@ -628,3 +633,87 @@ def response_tokens(chunk):
 def audit_record(**fields):
     """One audit line: sorted keys, no whitespace, no text fields."""
     return json.dumps(fields, sort_keys=True, separators=(",", ":"))
+
+
+# --------------------------------------------------------------------------
+# The guard model: which requests it screens, how its verdict is acted on
+# --------------------------------------------------------------------------
+
+# The routes whose text a model generates from a prompt (embeddings are not screened: no answer, no conversation).
+GUARD_ROUTES = ("/api/generate", "/api/chat", "/v1/chat/completions", "/v1/completions", "/v1/responses",
+                "/v1/messages")
+GUARD_DIRECTIONS = ("prompt", "response")
+GUARD_DEFAULTS = {"protocol": "llama_guard", "risk": "harm", "screen": ["prompt", "response"], "block_categories": [],
+                  "role_overrides": {}, "fail_mode": "closed", "timeout": 10, "stream_window": 32,
+                  "max_concurrent": 2, "chunk_chars": 6000, "max_chunks": 8}
+
+
+def parse_guard(guard, upstream):
+    """The guard's settings (auth_gateway_guard_*) checked and completed, or None when it is off.
+    Every error names its variable."""
+    if not guard:
+        return None
+    settings = dict(GUARD_DEFAULTS, **{key: value for key, value in guard.items() if value is not None})
+    settings["url"] = upstream
+    errors = ["auth_gateway_guard_%s" % error for error in guard_model.validate(settings)]
+    screen = settings["screen"]
+    if not isinstance(screen, list) or not screen or set(screen) - set(GUARD_DIRECTIONS):
+        errors.append("auth_gateway_guard_screen must list prompt, response or both, got %r" % (screen,))
+    for role, action in (settings["role_overrides"] or {}).items():
+        if role not in ROLES or action not in ("block", "flag"):
+            errors.append("auth_gateway_guard_role_overrides: %r: %r must be a role (%s) and block or flag"
+                          % (role, action, ", ".join(ROLES)))
+    if settings["fail_mode"] not in ("closed", "open"):
+        errors.append("auth_gateway_guard_fail_mode must be closed or open, got %r" % settings["fail_mode"])
+    for key in ("stream_window", "max_concurrent"):
+        if not isinstance(settings[key], int) or isinstance(settings[key], bool) or settings[key] < 1:
+            errors.append("auth_gateway_guard_%s must be a whole number of at least 1, got %r" % (key, settings[key]))
+    if errors:
+        raise PolicyError("; ".join(errors))
+    return settings
+
+
+def guard_action(guard, role, verdict):
+    """What the gateway does with a verdict for a role: pass, flag (serve and record) or block.
+
+    unsafe in a blocking category blocks, unless the role is overridden to flag; unsafe in another category
+    flags; no verdict blocks with fail_mode closed and flags with open."""
+    if verdict["verdict"] == "safe":
+        return "pass"
+    if verdict["verdict"] == "error":
+        return "block" if guard["fail_mode"] == "closed" else "flag"
+    if not verdict.get("blocked") or guard["role_overrides"].get(role) == "flag":
+        return "flag"
+    return "block"
+
+
+def guard_record(direction, verdict, action):
+    """The audit's view of a verdict: never text, never the guard's own words."""
+    record = {"direction": direction, "model": verdict["model"], "verdict": verdict["verdict"],
+              "categories": verdict.get("categories", []), "action": action, "latency_ms": verdict["latency_ms"]}
+    if verdict.get("error"):
+        record["error"] = verdict["error"]
+    return record
+
+
+def guard_message(direction, verdict):
+    """What the client is told: the category codes, never the guard's free text."""
+    if verdict["verdict"] == "error":
+        return "the guard model is unavailable"
+    what = "request" if direction == "prompt" else "answer"
+    return "the %s was blocked by the guard: %s" % (what, ", ".join(verdict.get("categories") or ["unsafe"]))
+
+
+def guard_stream_error(path, message):
+    """The event that ends a stream cut by the guard, in the API's own format, so clients stop cleanly:
+    Ollama's NDJSON error line, OpenAI's SSE error object, the Responses API's and Anthropic's error events."""
+    if path.startswith("/api/"):
+        return (json.dumps({"error": message}) + "\n").encode("utf-8")
+    if path == "/v1/messages":
+        event = {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+        return ("event: error\ndata: %s\n\n" % json.dumps(event)).encode("utf-8")
+    if path == "/v1/responses":
+        event = {"type": "error", "code": "content_filter", "message": message, "param": None}
+        return ("event: error\ndata: %s\n\n" % json.dumps(event)).encode("utf-8")
+    event = {"error": {"message": message, "type": "content_filter", "param": None, "code": "guard_blocked"}}
+    return ("data: %s\n\n" % json.dumps(event)).encode("utf-8")

@@ -360,6 +360,11 @@ BAD_INPUT = [
     ({"auth_gateway_socket": "api.sock"}, "auth_gateway_socket must be an absolute path"),
     ({"auth_gateway_create_targets": {"root": ["x:*"]}}, "auth_gateway_create_targets: unknown role 'root'"),
     ({"auth_gateway_max_concurrent_per_subject": 9}, "auth_gateway_max_concurrent_per_subject must be between"),
+    ({"auth_gateway_guard_model": "missing-guard:1b"},
+     "auth_gateway_guard_model: the guard model missing-guard:1b is not on this host's Ollama"),
+    ({"auth_gateway_guard_block_categories": ["S99"]},
+     "auth_gateway_guard_block_categories must be Llama Guard 3 codes"),
+    ({"auth_gateway_guard_role_overrides": {"red_team": "flag"}}, "auth_gateway_guard_role_overrides"),
 ]
 
 
@@ -583,3 +588,105 @@ def test_every_token_failure_gets_the_same_answer(client):
 def test_unreadable_bodies_are_400_not_500(client, raw):
     status, _h, body = call(client, GW12, "/api/generate", token(subject="bodies-400"), raw)
     assert status == 400, body
+
+
+# --- the guard model (auth_gateway_guard_*): the stand-in's Llama Guard, verdicts from markers ----------------
+
+def guard_audit(server, subject):
+    """The audit records of one subject on a gateway, oldest first."""
+    lines = inventory_host(server).check_output("grep -F '\"subject\":\"%s\"' %s || true" % (subject, AUDIT_LOG))
+    return [json.loads(line) for line in lines.splitlines()]
+
+
+def executed_prompts(server, marker):
+    """The worker requests the stand-in carried out whose prompt carries marker (the guard's calls excluded)."""
+    lines = inventory_host(server).check_output("grep -F %s %s || true" % (shlex.quote(marker), EXECUTED))
+    return [record for record in map(json.loads, lines.splitlines()) if record.get("model") == "tiny:1b"]
+
+
+@pytest.mark.parametrize("server", [GW12, GW13])
+def test_guard_an_unsafe_prompt_is_blocked_with_its_category(client, server):
+    subject, marker = "guard-block-" + RUN, "refuse-me-%s-%s" % (server, RUN)
+    status, _h, body = call(client, server, "/api/generate", token(subject=subject),
+                            {"model": "tiny:1b", "prompt": "%s [standin-guard:unsafe=S1,S10]" % marker,
+                             "stream": False})
+    assert (status, json.loads(body)) == (403, {"error": "the request was blocked by the guard: S1, S10"})
+    assert executed_prompts(server, marker) == []  # the worker model never had it
+    record = guard_audit(server, subject)[-1]
+    assert record["reason"] == "guard" and "tokens" not in record  # costs the user nothing
+    assert [(g["direction"], g["verdict"], g["categories"], g["action"]) for g in record["guard"]] == [
+        ("prompt", "unsafe", ["S1", "S10"], "block")]
+
+
+def test_guard_a_safe_exchange_passes_untouched(client):
+    subject = "guard-safe-" + RUN
+    status, _h, body = call(client, GW12, "/api/generate", token(subject=subject),
+                            {"model": "tiny:1b", "prompt": "Why is the sky blue?", "stream": False})
+    assert status == 200 and json.loads(body)["response"] == "This is a stand-in reply from"
+    record = guard_audit(GW12, subject)[-1]
+    assert record["response_hmac"] == hmac.new(read("audit.key").strip(), b"This is a stand-in reply from",
+                                               hashlib.sha256).hexdigest()
+    assert [(g["direction"], g["action"]) for g in record["guard"]] == [("prompt", "pass"), ("response", "pass")]
+
+
+def test_guard_cuts_an_ollama_stream_that_turns_unsafe(client):
+    subject = "guard-stream-" + RUN
+    status, _h, body = call(client, GW12, "/api/generate", token(subject=subject),
+                            {"model": "tiny:1b", "prompt": "Tell me [standin-reply:unsafe=S2]"})
+    lines = [json.loads(line) for line in body.splitlines()]
+    # Screened every 2 events: "This is" passes, " a" goes out unscreened, the marker completes the window and is
+    # withheld; the stream ends with Ollama's error line, never done.
+    assert status == 200 and [line.get("response") for line in lines[:-1]] == ["This", " is", " a"]
+    assert lines[-1] == {"error": "the answer was blocked by the guard: S2"}
+    record = guard_audit(GW12, subject)[-1]
+    assert record["guard_cut"] == {"text_chunks_sent": 3} and record["guard"][-1]["direction"] == "response"
+    assert record["tokens"]["completion"] > 0  # the worker's tokens are charged
+
+
+def test_guard_cuts_an_openai_stream_with_an_sse_error_event(client):
+    status, _h, body = call(client, GW13, "/v1/chat/completions", token(subject="guard-sse-" + RUN),
+                            {"model": "tiny:1b", "stream": True,
+                             "messages": [{"role": "user", "content": "Tell me [standin-reply:unsafe=S9]"}]})
+    events = [block[len("data: "):] for block in body.strip().split("\n\n")]
+    assert status == 200 and "[DONE]" not in events and len(events) == 4
+    error = json.loads(events[-1])["error"]
+    assert error["message"] == "the answer was blocked by the guard: S9" and error["code"] == "guard_blocked"
+
+
+@pytest.mark.parametrize("server, status, action", [(GW12, 503, "block"), (GW13, 200, "flag")])
+def test_guard_too_slow_follows_the_fail_mode(client, server, status, action):
+    subject = "guard-slow-%s-%s" % (server, RUN)
+    got, _h, _body = call(client, server, "/api/generate", token(subject=subject),
+                          {"model": "tiny:1b", "prompt": "hello [standin-guard:slow]", "stream": False})
+    assert got == status
+    entry = guard_audit(server, subject)[-1]["guard"][0]
+    assert (entry["verdict"], entry["action"], entry["error"]) == ("error", action, "timeout after 3 s")
+
+
+@pytest.mark.parametrize("role, prompt", [
+    ("inference_consumer", "advice [standin-guard:unsafe=S6]"),  # a category that only flags
+    ("prompt_engineer", "red team [standin-guard:unsafe=S1]"),  # a role overridden to flag
+])
+def test_guard_flagged_requests_pass_and_are_audited(client, role, prompt):
+    subject = "guard-flag-%s-%s" % (role, RUN)
+    status, _h, body = call(client, GW12, "/api/generate", token(role=role, subject=subject),
+                            {"model": "tiny:1b", "prompt": prompt, "stream": False})
+    assert status == 200 and json.loads(body)["response"]
+    entry = guard_audit(GW12, subject)[-1]["guard"][0]
+    assert (entry["verdict"], entry["action"]) == ("unsafe", "flag")
+
+
+def test_guard_metrics_and_no_text_in_any_log(client):
+    text = metrics(GW12)
+    for needle in ['llmsec_gateway_guard_verdicts_total{action="block",direction="prompt",role="inference_consumer",'
+                   'verdict="unsafe"}',
+                   'llmsec_gateway_guard_verdicts_total{action="block",direction="response"',
+                   'llmsec_gateway_guard_verdicts_total{action="block",direction="prompt",role="inference_consumer",'
+                   'verdict="error"}',
+                   'llmsec_gateway_guard_unsafe_total{role="inference_consumer",subject="guard-block-%s"}' % RUN,
+                   'llmsec_gateway_guard_duration_seconds_bucket{direction="prompt",le="+Inf"}']:
+        assert needle in text, needle
+    host = inventory_host(GW12)
+    for marker in ("standin-guard", "standin-reply", "stand-in reply"):
+        assert host.run("grep -rqF %s /var/log" % shlex.quote(marker)).rc == 1, marker
+        assert host.run("journalctl --no-pager -o cat | grep -qF %s" % shlex.quote(marker)).rc == 1, marker

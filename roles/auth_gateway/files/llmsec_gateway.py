@@ -11,6 +11,8 @@ beside this file. usage:
     llmsec_gateway.py serve CONFIG       run (systemd does this)
     llmsec_gateway.py check CONFIG       load the configuration and keys, exit 0 or 2
     llmsec_gateway.py hmac CONFIG        print the audit HMAC of the text on stdin
+    llmsec_gateway.py guard-check UPSTREAM MODEL
+                                         exit 0 when Ollama at UPSTREAM serves the guard MODEL, else 2
 """
 
 import asyncio
@@ -37,6 +39,7 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402  pylint: 
 
 import change_window  # noqa: E402  pylint: disable=wrong-import-position
 import gateway_policy as gp  # noqa: E402  pylint: disable=wrong-import-position
+import guard_model  # noqa: E402  pylint: disable=wrong-import-position
 import ollama_api as oa  # noqa: E402  pylint: disable=wrong-import-position
 import ratelimit  # noqa: E402  pylint: disable=wrong-import-position
 from yarl import URL  # noqa: E402  pylint: disable=wrong-import-position
@@ -150,6 +153,7 @@ class Settings:
             self.audit_key = read_secret(config, config.get("audit_key_credential", "audit-hmac"))
             self.audit_key_id = config.get("audit_key_id", "1")
             self.trusted_proxies = set(config.get("trusted_proxies", ["127.0.0.1", "::1"]))
+            self.guard = gp.parse_guard(config.get("guard"), self.upstream)
         except gp.PolicyError as exc:
             raise ConfigError(str(exc))
         except (KeyError, TypeError) as exc:
@@ -182,6 +186,14 @@ class Metrics:
                                     registry=self.registry)
         self.upstream_errors = prom.Counter("llmsec_gateway_upstream_errors", "Ollama unreachable or too slow",
                                             ["kind"], registry=self.registry)
+        self.guard_verdicts = prom.Counter("llmsec_gateway_guard_verdicts", "Guard model verdicts by direction, "
+                                           "verdict (safe, unsafe, error) and action (pass, flag, block)",
+                                           ["direction", "verdict", "action", "role"], registry=self.registry)
+        self.guard_unsafe = prom.Counter("llmsec_gateway_guard_unsafe", "Unsafe guard verdicts by subject",
+                                         ["subject", "role"], registry=self.registry)
+        self.guard_latency = prom.Histogram("llmsec_gateway_guard_duration_seconds", "Guard model latency per "
+                                            "screening (all its chunks)", ["direction"], registry=self.registry,
+                                            buckets=(.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
 
     def render(self):
         return prom.generate_latest(self.registry)
@@ -234,6 +246,15 @@ class Meter:
         self.overflow = False
         self.started = False
         self.done = False
+        self.guard = None
+        self.unscreened = []  # the answer's text since the guard last read it (only with a ResponseGuard)
+
+    def mark(self):
+        """What the client has received so far, to rewind to when a chunk is withheld."""
+        return self.mac.copy(), self.text_chunks, self.completion
+
+    def rewind(self, mark):
+        self.mac, self.text_chunks, self.completion = mark[0], mark[1], mark[2]
 
     def content_type(self, value):
         self.mode = "sse" if "event-stream" in value else ("lines" if "ndjson" in value else "json")
@@ -274,6 +295,8 @@ class Meter:
         text = gp.response_text(chunk)
         if text:
             self.mac.update(text.encode("utf-8"))
+            if self.guard is not None:
+                self.unscreened.append(text)
         if text or gp.response_thinking(chunk):
             self.text_chunks += 1
         self.done = self.done or gp.response_done(chunk)
@@ -325,6 +348,10 @@ class Gateway:
         self.parser = ThreadPoolExecutor(settings.parsers, thread_name_prefix="parse")
         self.token_cache = OrderedDict()
         self.session = None
+        # The guard's own cap and threads: guarding waits for these, never for the worker's slots.
+        if settings.guard:
+            self.guard_slots = asyncio.Semaphore(settings.guard["max_concurrent"])
+            self.guard_pool = ThreadPoolExecutor(settings.guard["max_concurrent"], thread_name_prefix="guard")
 
     # -- authentication ------------------------------------------------------
     def authenticate(self, request):
@@ -437,6 +464,10 @@ class Gateway:
             elif status in (400, 403, 404, 413):
                 self.metrics.denied.labels(denied.reason, role).inc()
             return error(status, message, headers)
+        except _GuardFailed:
+            status = 503
+            record["reason"] = "guard_unavailable"
+            return error(503, "the guard model is unavailable")
         except _Upstream as upstream:
             status = upstream.status
             record["reason"] = upstream.kind
@@ -565,8 +596,15 @@ class Gateway:
             self.metrics.rate_limited.labels("tokens").inc()
             raise _Limited("tokens", wait)
         record["prompt_hmacs"] = [gp.hmac_hex(self.settings.audit_key, text) for text in gp.prompt_texts(body)]
+        guard = self.settings.guard if path in gp.GUARD_ROUTES else None
+        prompt = "\n\n".join(gp.prompt_texts(body)) if guard else ""
+        # Before any slot or reservation: a blocked request costs the user nothing.
+        if guard and "prompt" in guard["screen"] and prompt:
+            await self.screen("prompt", prompt, None, claims, record)
         entry = await self.acquire_slots(subject)
         meter = Meter(self.settings.audit_key)
+        if guard and "response" in guard["screen"]:
+            meter.guard = ResponseGuard(self, prompt[-guard["chunk_chars"]:], claims, record, path)
         estimate = gp.estimate_tokens(path, body, self.settings.default_completion)
         # Reserve before forwarding, with no await in between: concurrent requests
         # of one subject see each other's reservations.
@@ -580,7 +618,8 @@ class Gateway:
         free = False  # Ollama did no work: refused it (4xx/5xx) or never had it
         try:
             response = await self.proxy(request, path, data, meter)
-            free = response.status >= 400
+            # An answer the guard stopped was generated: it is charged like any other.
+            free = response.status >= 400 and "guard_cut" not in record
             return response
         except _Upstream:
             free = True
@@ -597,8 +636,39 @@ class Gateway:
             self.metrics.tokens.labels(claims["role"], "prompt").inc(charged[0])
             self.metrics.tokens.labels(claims["role"], "completion").inc(charged[1])
 
+    async def screen(self, direction, text, answer, claims, record):
+        """The guard's verdict on text (or on answer to it), acted on: returns the action (pass, flag);
+        raises Denied (403, the categories) or _GuardFailed (503) for block. Recorded and counted, never text."""
+        guard = self.settings.guard
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            await asyncio.wait_for(self.guard_slots.acquire(), guard["timeout"])
+        except asyncio.TimeoutError:
+            verdict = {"model": guard["model"], "verdict": "error", "error": "guard busy",
+                       "latency_ms": int((loop.time() - started) * 1000)}
+        else:
+            try:
+                left = dict(guard, timeout=max(0.1, guard["timeout"] - (loop.time() - started)))
+                verdict = await loop.run_in_executor(self.guard_pool, guard_model.screen, left, text, answer)
+            finally:
+                self.guard_slots.release()
+        action = gp.guard_action(guard, claims["role"], verdict)
+        record.setdefault("guard", []).append(gp.guard_record(direction, verdict, action))
+        self.metrics.guard_verdicts.labels(direction, verdict["verdict"], action, claims["role"]).inc()
+        self.metrics.guard_latency.labels(direction).observe(loop.time() - started)
+        if verdict["verdict"] == "unsafe":
+            self.metrics.guard_unsafe.labels(claims["sub"], claims["role"]).inc()
+        if action == "block":
+            if verdict["verdict"] == "error":
+                raise _GuardFailed()
+            raise gp.Denied(403, "guard", gp.guard_message(direction, verdict))
+        return action
+
     async def proxy(self, request, path, data, meter):
         headers = {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
+        # Plain bytes back: what is metered and screened is what the client gets.
+        headers["Accept-Encoding"] = "identity"
         if isinstance(data, bytes):
             headers["Content-Type"] = "application/json"
         elif data is not None:
@@ -618,7 +688,25 @@ class Gateway:
                 if meter is not None:
                     meter.content_type(upstream.headers.get("Content-Type", ""))
                     meter.started = True
+                guard = meter.guard if meter is not None and upstream.status == 200 else None
+                if guard is not None and meter.mode == "json":
+                    # A whole answer: read it all, screen it, then send it as it came or refuse it.
+                    body = await upstream.read()
+                    meter.feed(body)
+                    meter.close()  # parses it: the text is there to screen
+                    refusal = await guard.check(meter, final=True)
+                    if refusal is not None:
+                        guard.cut(meter)
+                        return error(*refusal)
+                    response.content_length = len(body)
+                    await response.prepare(request)
+                    await response.write(body)
+                    await response.write_eof()
+                    return response
                 await response.prepare(request)
+                if guard is not None:
+                    await self.guarded_stream(upstream, response, meter, guard, path)
+                    return response
                 async for chunk in upstream.content.iter_any():
                     if meter is not None:
                         meter.feed(chunk)
@@ -634,6 +722,37 @@ class Gateway:
                 raise
             raise _Upstream(504, "timeout") from exc
 
+    @staticmethod
+    async def guarded_stream(upstream, response, meter, guard, path):
+        """A stream under response screening, event by event (an NDJSON line, an SSE event): every
+        stream_window text events and at the end the guard reads the text first, then the event goes out;
+        on a block the stream ends with an error event in the API's format, and the meter is rewound to
+        what the client received."""
+        separator = b"\n\n" if meter.mode == "sse" else b"\n"
+        pending = b""
+        done = False
+        while not done:
+            chunk = await upstream.content.readany()
+            done = not chunk
+            pending += chunk
+            if done:
+                events, pending = [pending] if pending else [], b""
+            else:
+                *events, pending = pending.split(separator)
+                events = [event + separator for event in events]
+            for event in events:
+                sent = meter.mark()
+                meter.feed(event)
+                refusal = await guard.check(meter, final=done)
+                if refusal is not None:
+                    meter.rewind(sent)
+                    guard.cut(meter)
+                    await response.write(gp.guard_stream_error(path, refusal[1]))
+                    await response.write_eof()
+                    return
+                await response.write(event)
+        await response.write_eof()
+
     # -- lifecycle -----------------------------------------------------------
     async def start(self, app):
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30)
@@ -642,6 +761,45 @@ class Gateway:
     async def stop(self, app):
         await self.session.close()
         self.parser.shutdown(wait=False)
+
+
+class ResponseGuard:
+    """Screens an answer as it passes: the whole of a non-streamed one; a stream every stream_window text
+    chunks and at its end, each time the text since the last screening plus an overlap of what came before."""
+
+    OVERLAP = 200
+
+    def __init__(self, gateway, prompt, claims, record, path):
+        self.gateway = gateway
+        self.prompt = prompt
+        self.claims = claims
+        self.record = record
+        self.path = path
+        self.tail = ""
+
+    async def check(self, meter, final=False):
+        """None to go on; (status, message) for the client when the guard blocks (a stream is then cut)."""
+        window = self.gateway.settings.guard["stream_window"]
+        if not meter.unscreened or not (final or meter.done or len(meter.unscreened) >= window):
+            return None
+        text = "".join(meter.unscreened)
+        meter.unscreened = []
+        answer, self.tail = self.tail + text, (self.tail + text)[-self.OVERLAP:]
+        try:
+            await self.gateway.screen("response", self.prompt, answer, self.claims, self.record)
+        except gp.Denied as denied:
+            return denied.status, str(denied)
+        except _GuardFailed:
+            return 503, "the guard model is unavailable"
+        return None
+
+    def cut(self, meter):
+        """Record how much of the answer the client received before the guard stopped it."""
+        self.record["guard_cut"] = {"text_chunks_sent": meter.text_chunks if meter.mode != "json" else 0}
+
+
+class _GuardFailed(Exception):
+    """The guard gave no verdict and fail_mode is closed."""
 
 
 class _Limited(Exception):
@@ -752,6 +910,13 @@ def notify(message):
 
 
 def main(argv):
+    if len(argv) == 4 and argv[1] == "guard-check":
+        problem = guard_model.model_present(argv[2], argv[3])
+        if problem:
+            sys.stderr.write("auth_gateway_guard_model: %s\n" % problem)
+            return 2
+        print("%s is served" % argv[3])
+        return 0
     if len(argv) != 3 or argv[1] not in ("serve", "check", "hmac"):
         sys.stderr.write(__doc__)
         return 2

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ansible_collections.llmsec.hardening.plugins.module_utils import change_window
 from ansible_collections.llmsec.hardening.plugins.module_utils import gateway_policy as gp
+from ansible_collections.llmsec.hardening.plugins.module_utils import guard_model
 from ansible_collections.llmsec.hardening.plugins.module_utils import ollama_api as oa
 from ansible_collections.llmsec.hardening.plugins.module_utils import ratelimit
 
@@ -27,6 +28,7 @@ sys.modules.setdefault("gateway_policy", gp)
 sys.modules.setdefault("change_window", change_window)
 sys.modules.setdefault("ratelimit", ratelimit)
 sys.modules.setdefault("ollama_api", oa)
+sys.modules.setdefault("guard_model", guard_model)
 sys.path.insert(0, os.path.join(ROOT, "roles", "auth_gateway", "files"))
 import llmsec_gateway as gw  # noqa: E402
 
@@ -601,3 +603,230 @@ def test_bad_proxy_configuration_is_refused(env, change, message):
     _tmp, config = env
     with pytest.raises(gw.ConfigError, match=message):
         gw.Settings(dict(config, **change))
+
+
+# --------------------------------------------------------------------------
+# The guard model (auth_gateway_guard_*): a fake Llama Guard on the same fake Ollama
+# --------------------------------------------------------------------------
+
+class GuardedOllama(FakeOllama):
+    """Adds a guard at /api/chat (Llama Guard's answers, from markers: UNSAFE-S1, UNSAFE-S6, SLOW) and
+    workers whose answer turns unsafe at its third word when the prompt says TURN."""
+
+    WORDS = ["one", " two", " UNSAFE-S1", " four", " five", " six"]
+
+    def __init__(self):
+        super().__init__()
+        self.guard_calls = []
+        self.worker_calls = 0
+        self.app.router.add_post("/api/chat", self.guard)
+        self.app.router.add_post("/v1/chat/completions", self.openai)
+
+    async def guard(self, request):
+        body = await request.json()
+        turns = " ".join(m["content"] for m in body["messages"] if m["role"] != "system")
+        self.guard_calls.append([m["role"] for m in body["messages"]])
+        if "SLOW" in turns:
+            await asyncio.sleep(3)
+        answer = "unsafe\nS1" if "UNSAFE-S1" in turns else "unsafe\nS6" if "UNSAFE-S6" in turns else "safe"
+        return web.json_response({"model": body["model"], "message": {"role": "assistant", "content": answer},
+                                  "done": True})
+
+    def words(self, prompt):
+        return self.WORDS if "TURN" in prompt else ["one", " two", " three", " four"]
+
+    async def generate(self, request):  # the worker, in place of FakeOllama's
+        self.worker_calls += 1
+        body = await request.json()
+        words = self.words(body["prompt"])
+        if body.get("stream") is False:
+            return web.json_response({"response": "".join(words), "done": True, "prompt_eval_count": 5,
+                                      "eval_count": len(words)})
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+        for word in words:
+            await response.write(json.dumps({"response": word, "done": False}).encode() + b"\n")
+        await response.write(json.dumps({"response": "", "done": True, "prompt_eval_count": 10,
+                                         "eval_count": len(words)}).encode() + b"\n")
+        return response
+
+    async def openai(self, request):
+        self.worker_calls += 1
+        body = await request.json()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for word in self.words(body["messages"][-1]["content"]):
+            event = {"choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
+            await response.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+
+GUARD = {"model": "llama-guard3:1b", "protocol": "llama_guard", "screen": ["prompt", "response"],
+         "block_categories": ["S1"], "role_overrides": {"prompt_engineer": "flag"}, "fail_mode": "closed",
+         "timeout": 1, "stream_window": 2, "max_concurrent": 2}
+
+
+def run_guarded(config, scenario, **guard):
+    config["guard"] = dict(GUARD, **guard)
+    original = FakeOllama
+    gw_fake = GuardedOllama
+
+    async def wrapped(client, gateway, fake):
+        return await scenario(client, gateway, fake)
+    globals()["FakeOllama"] = gw_fake
+    try:
+        return run(config, wrapped)
+    finally:
+        globals()["FakeOllama"] = original
+
+
+def guard_entries(tmp_path):
+    return [record for record in audit_lines(tmp_path) if record.get("endpoint") != "other"]
+
+
+def test_an_unsafe_prompt_is_refused_with_its_category_and_costs_nothing(env):
+    tmp_path, config = env
+
+    async def scenario(client, gateway, fake):
+        status, body, _headers = await post(client, "/api/generate", {"model": "llama3.2", "prompt": "UNSAFE-S1 now"},
+                                            token())
+        return status, json.loads(body), fake.worker_calls, gateway.metrics.render().decode()
+
+    status, body, worker_calls, metrics = run_guarded(config, scenario)
+    assert (status, body) == (403, {"error": "the request was blocked by the guard: S1"}) and worker_calls == 0
+    record = audit_lines(tmp_path)[-1]
+    assert record["reason"] == "guard" and "tokens" not in record
+    assert record["guard"] == [{"direction": "prompt", "model": "llama-guard3:1b", "verdict": "unsafe",
+                                "categories": ["S1"], "action": "block", "latency_ms": record["guard"][0]["latency_ms"]}]
+    assert 'llmsec_gateway_guard_verdicts_total{action="block",direction="prompt",role="inference_consumer",' \
+           'verdict="unsafe"} 1.0' in metrics
+    assert 'llmsec_gateway_guard_unsafe_total{role="inference_consumer",subject="alice"} 1.0' in metrics
+    assert "UNSAFE" not in (tmp_path / "audit.log").read_text()
+
+
+def test_a_safe_exchange_passes_untouched(env):
+    tmp_path, config = env
+
+    async def scenario(client, gateway, fake):
+        guarded = await post(client, "/api/generate", {"model": "llama3.2", "prompt": "hello", "stream": False},
+                             token())
+        gateway.settings.guard = None
+        plain = await post(client, "/api/generate", {"model": "llama3.2", "prompt": "hello", "stream": False},
+                           token())
+        return guarded, plain, fake.guard_calls
+
+    guarded, plain, calls = run_guarded(config, scenario)
+    assert guarded[0] == 200 and guarded[1] == plain[1]  # byte-identical
+    assert calls == [["user"], ["user", "assistant"]]  # the prompt, then the answer to it
+    record = audit_lines(tmp_path)[0]
+    assert [(g["direction"], g["action"]) for g in record["guard"]] == [("prompt", "pass"), ("response", "pass")]
+
+
+def test_a_non_streamed_unsafe_answer_is_refused_and_charged(env):
+    tmp_path, config = env
+
+    async def scenario(client, gateway, fake):
+        return await post(client, "/api/generate", {"model": "llama3.2", "prompt": "TURN", "stream": False}, token())
+
+    status, body, _headers = run_guarded(config, scenario)
+    assert status == 403 and json.loads(body) == {"error": "the answer was blocked by the guard: S1"}
+    record = audit_lines(tmp_path)[-1]
+    assert record["guard_cut"] == {"text_chunks_sent": 0} and record["tokens"]["completion"] == 6
+
+
+@pytest.mark.parametrize("window, received", [
+    # Window of 1: each event is read before it goes out: nothing unsafe reaches the client.
+    (1, ["one", " two"]),
+    # Window of 2: "one two" is screened safe and sent; " UNSAFE-S1" goes out before its window is full (the
+    # trade-off: up to stream_window - 1 events reach the client unscreened); " four" completes the window, the
+    # guard reads " UNSAFE-S1 four", and " four" is withheld.
+    (2, ["one", " two", " UNSAFE-S1"]),
+])
+def test_a_stream_that_turns_unsafe_is_cut_with_an_ollama_error_line(env, window, received):
+    tmp_path, config = env
+
+    async def scenario(client, gateway, fake):
+        lines = []
+        async with client.post("/api/generate", json={"model": "llama3.2", "prompt": "TURN"},
+                               headers={"Authorization": "Bearer " + token()}) as resp:
+            async for line in resp.content:
+                lines.append(json.loads(line))
+        return lines
+
+    lines = run_guarded(config, scenario, stream_window=window)
+    assert [line.get("response") for line in lines[:-1]] == received
+    assert lines[-1] == {"error": "the answer was blocked by the guard: S1"}
+    record = audit_lines(tmp_path)[-1]
+    assert record["guard_cut"] == {"text_chunks_sent": len(received)}
+    assert record["response_hmac"] == gp.hmac_hex(b"a" * 48, "".join(received))  # what the client received
+
+
+def test_an_openai_stream_is_cut_with_an_sse_error_event(env):
+    _tmp, config = env
+
+    async def scenario(client, gateway, fake):
+        async with client.post("/v1/chat/completions", json={"model": "llama3.2", "stream": True,
+                                                             "messages": [{"role": "user", "content": "TURN"}]},
+                               headers={"Authorization": "Bearer " + token()}) as resp:
+            return (await resp.read()).decode()
+
+    events = [block[len("data: "):] for block in run_guarded(config, scenario).strip().split("\n\n")]
+    assert "[DONE]" not in events and len(events) == 4
+    assert json.loads(events[-1])["error"]["message"] == "the answer was blocked by the guard: S1"
+
+
+@pytest.mark.parametrize("fail_mode, status, action", [("closed", 503, "block"), ("open", 200, "flag")])
+def test_a_slow_guard_follows_the_fail_mode(env, fail_mode, status, action):
+    tmp_path, config = env
+
+    async def scenario(client, gateway, fake):
+        return await post(client, "/api/generate", {"model": "llama3.2", "prompt": "SLOW", "stream": False}, token())
+
+    result = run_guarded(config, scenario, fail_mode=fail_mode, screen=["prompt"])
+    assert result[0] == status
+    entry = audit_lines(tmp_path)[-1]["guard"][0]
+    assert (entry["verdict"], entry["action"], entry["error"]) == ("error", action, "timeout after 1 s")
+
+
+@pytest.mark.parametrize("prompt, role, action", [
+    ("UNSAFE-S6", "inference_consumer", "flag"),  # a category that only flags
+    ("UNSAFE-S1", "prompt_engineer", "flag"),  # a role overridden to flag
+])
+def test_flagged_requests_pass_and_are_audited(env, prompt, role, action):
+    tmp_path, config = env
+
+    async def scenario(client, gateway, fake):
+        return await post(client, "/api/generate", {"model": "llama3.2", "prompt": prompt, "stream": False},
+                          token(role=role))
+
+    assert run_guarded(config, scenario, screen=["prompt"])[0] == 200
+    entry = audit_lines(tmp_path)[-1]["guard"][0]
+    assert (entry["verdict"], entry["action"]) == ("unsafe", action)
+
+
+def test_embeddings_and_model_routes_are_not_screened(env):
+    tmp_path, config = env
+
+    async def scenario(client, gateway, fake):
+        await post(client, "/api/tags", None, token())
+        return fake.guard_calls
+
+    assert run_guarded(config, scenario) == []
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"protocol": "other"}, "auth_gateway_guard_protocol must be one of"),
+    ({"model": ""}, "auth_gateway_guard_model must name"),
+    ({"block_categories": ["S99"]}, "auth_gateway_guard_block_categories must be Llama Guard 3 codes"),
+    ({"screen": ["everything"]}, "auth_gateway_guard_screen must list"),
+    ({"role_overrides": {"red_team": "flag"}}, "auth_gateway_guard_role_overrides"),
+    ({"fail_mode": "maybe"}, "auth_gateway_guard_fail_mode"),
+    ({"stream_window": 0}, "auth_gateway_guard_stream_window"),
+])
+def test_bad_guard_settings_are_refused_by_name(env, change, message):
+    _tmp, config = env
+    config["guard"] = dict(GUARD, **change)
+    config["upstream"] = "http://127.0.0.1:9"
+    with pytest.raises(gw.ConfigError, match=message):
+        gw.Settings(config)
