@@ -31,7 +31,7 @@ help:
 	@echo "make build      the collection tarball"
 	@echo "make packaging  install the tarball offline and check its docs, filters and EE definition"
 	@echo "make molecule SCENARIOS='ollama_bind'   run some scenarios only (all without SCENARIOS)"
-	@echo "make bench      benchmarks (BENCH_ARGS='--gib 8', FLEET_ARGS='--sizes 1,4', GATEWAY_ARGS='--streams 256', AUDIT_ARGS='--ops 5000')"
+	@echo "make bench      benchmarks (BENCH_ARGS='--gib 8', FLEET_ARGS='--sizes 1,4', GATEWAY_ARGS='--streams 256', GUARD_ARGS='--windows 1,32', AUDIT_ARGS='--ops 5000')"
 	@echo "make setup      the venv, the collection link, Docker, the package cache and the test images"
 	@echo "make clean      remove .build and what make demo left running"
 	@echo "make pkgcache   start the package cache the test hosts download through (apt-cacher-ng)"
@@ -98,6 +98,7 @@ bench: venv packages collection images
 	python3 tests/bench/model_checksum.py $(BENCH_ARGS)
 	python3 tests/bench/seccomp_profiles.py
 	$(VENV)/bin/python tests/bench/gateway/run.py $(GATEWAY_ARGS)
+	$(VENV)/bin/python tests/bench/gateway/guard.py $(GUARD_ARGS)
 	@test -x .build/bench-venv/bin/python || $(PYTHON) -m venv .build/bench-venv
 	@.build/bench-venv/bin/pip install -q --disable-pip-version-check -r tests/bench/gateway/bare_requirements.txt
 	.build/bench-venv/bin/python tests/bench/gateway/bare_proxies.py

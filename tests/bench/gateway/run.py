@@ -43,8 +43,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 GATEWAY = os.path.join(ROOT, "roles", "auth_gateway", "files", "llmsec_gateway.py")
 PEERS = os.path.join(HERE, "stream_peers.py")
+# The Ollama stand-in, for bare_proxies.py's upstream.
+STANDIN = os.path.join(ROOT, "tests", "ollama_standin", "ollama")
 NODE_DIR = os.path.join(ROOT, ".build", "bench-node")
-PORTS = {"fixed": 21434, "stream": 21437, "express": 21436, "metrics_fixed": 21470, "metrics_stream": 21471,
+PORTS = {"fixed": 21434, "standin": 21435, "stream": 21437, "express": 21436, "metrics_fixed": 21470, "metrics_stream": 21471,
          "nginx": 21480, "nginx_gateway": 21481, "nginx_express": 21482, "nginx_stream": 21483,
          "nginx_gateway_stream": 21484}
 ISS, AUD = "https://bench", "llmsec-gateway"
@@ -184,12 +186,44 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
 
 
-def start_gateway(procs, tmp, name, upstream_port, metrics_port, public):
+def credentials(tmp):
+    """A fresh EdDSA signing key and its public PEM for the gateways; the audit HMAC key in tmp/creds."""
+    from cryptography.hazmat.primitives import serialization  # pylint: disable=import-outside-toplevel
+    from cryptography.hazmat.primitives.asymmetric import ed25519  # pylint: disable=import-outside-toplevel
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    os.makedirs(tmp + "/creds")
+    with open(tmp + "/creds/audit-hmac", "w") as handle:
+        handle.write("a" * 64)
+    return key, public
+
+
+def stop(procs, tmp):
+    """SIGTERM to every process started, the last first (a kill for any still running 10 s later); then tmp
+    removed, unless BENCH_KEEP is set."""
+    for proc in reversed(procs):
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    if os.environ.get("BENCH_KEEP"):
+        print("bench: kept %s" % tmp)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def start_gateway(procs, tmp, name, upstream_port, metrics_port, public, **extra):
+    """The gateway as the role runs it (serve CONFIG, on a Unix socket); extra: more configuration keys."""
     config = {"issuer": ISS, "audience": AUD, "keys": [{"kid": "bench", "alg": "EdDSA", "public_key": public}],
               "upstream": "http://127.0.0.1:%d" % upstream_port, "socket": "%s/gw-%s.sock" % (tmp, name),
               "metrics_port": metrics_port, "requests_per_window": 10 ** 9, "token_budget": 10 ** 12,
               "max_concurrent": 4096, "max_concurrent_per_subject": 4096, "queue_timeout": 60,
               "audit_log": "%s/audit-%s.log" % (tmp, name), "credentials_dir": tmp + "/creds"}
+    config.update(extra)
     with open("%s/gateway-%s.json" % (tmp, name), "w") as handle:
         json.dump(config, handle)
     # The role installs gateway_policy.py, ollama_api.py and ratelimit.py beside the service; here they are in place.
@@ -331,20 +365,12 @@ def main():
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool) and not os.path.exists("/usr/sbin/" + tool):
             raise SystemExit("bench: %s is missing (make bench installs it)" % tool)
-    from cryptography.hazmat.primitives import serialization  # pylint: disable=import-outside-toplevel
-    from cryptography.hazmat.primitives.asymmetric import ed25519  # pylint: disable=import-outside-toplevel
-
     tmp = tempfile.mkdtemp(prefix="llmsec-bench-gw-")
     os.chmod(tmp, 0o755)
     procs = []
     try:
         procs.append(subprocess.Popen([sys.executable, PEERS, "upstream", str(PORTS["stream"]), "20", "0.05"]))
-        key = ed25519.Ed25519PrivateKey.generate()
-        public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-        os.makedirs(tmp + "/creds")
-        with open(tmp + "/creds/audit-hmac", "w") as handle:
-            handle.write("a" * 64)
+        key, public = credentials(tmp)
         gateway = start_gateway(procs, tmp, "fixed", PORTS["fixed"], PORTS["metrics_fixed"], public)
         gateway_stream = start_gateway(procs, tmp, "stream", PORTS["stream"], PORTS["metrics_stream"], public)
         express = setup_express(procs, tmp)
@@ -378,17 +404,7 @@ def main():
         if "3" in sections:
             attack_section(tmp, gateway, mint(key, "EdDSA", "bench", "attacker"), args.seconds)
     finally:
-        for proc in reversed(procs):
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if os.environ.get("BENCH_KEEP"):
-            print("bench: kept %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        stop(procs, tmp)
 
 
 if __name__ == "__main__":
