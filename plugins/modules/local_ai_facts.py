@@ -37,7 +37,7 @@ description:
     written by C(playbooks/model_change.yml)), and C(change_window_left_open) (medium) for one left behind - past
     its deadline (a change whose host or controller was lost) or a file that opens nothing (not root's, writable
     by others). C(playbooks/site.yml) closes it.
-  - Where the ai_activity_audit role runs, what its consumer counted from the kernel's audit log (C(ai_activity)):
+  - Where the ai_activity_audit role runs, what its consumer counted from the kernel's audit log, as C(ai_activity) -
     events by rule key, those outside a change window, by user, and the last ones. These are counts since the
     role was applied, not findings; the monitoring alerts fire on their growth.
   - A host that is itself a container (systemd in Docker) sees its own services as native.
@@ -107,7 +107,7 @@ ai_activity:
   description: The ai_activity_audit consumer's counts (C(/var/lib/llmsec/ai-activity/state.json)) - C(present)
     (false where the role is not applied), C(error), C(since) (its first run, Unix time), C(counts) (events by
     key since then), C(outside_window) (of the writes, configuration changes and connections, those made while
-    no model change window was open), C(by_user) (C({key: {user: n}})) and C(last) (the last ten events, each
+    no model change window was open), C(by_user) (events by key, then by user) and C(last) (the last ten events, each
     with C(time), C(key), C(uid), C(exe), C(paths) and C(address)).
   returned: always
   type: dict

@@ -16,13 +16,13 @@ import time
 def main(kind, target, count):
     start = time.perf_counter()
     if kind == "read":
-        for _ in range(count):
+        for _index in range(count):
             handle = os.open(target, os.O_RDONLY)
             os.read(handle, 65536)
             os.close(handle)
     elif kind == "connect":
         host, port = target.rsplit(":", 1)
-        for _ in range(count):
+        for _index in range(count):
             with socket.create_connection((host, int(port))):
                 pass
     else:

@@ -115,8 +115,8 @@ def test_run_counts_labels_and_keeps_the_last_events(tmp_path, monkeypatch):
     ae.run(config, {})
     write = [syscall(60, '"llmsec_model_write"', uid=998, comm='"ollama"', exe='"/usr/local/bin/ollama"')]
     log.write_text("\n".join(READ + write) + "\n")
-    found, counts = ae.run(config, {"1001": "mallory", "998": "ollama"}, audit={"lost": 3, "enabled": True, "rules_missing": 0},
-                          now=1796300100)
+    health = {"lost": 3, "enabled": True, "rules_missing": 0}
+    found, counts = ae.run(config, {"1001": "mallory", "998": "ollama"}, audit=health, now=1796300100)
     assert [event["serial"] for event in found] == [41, 60]
     assert counts == {("llmsec_model_read", "mallory", "/usr/bin/cat", ""): 1,
                       ("llmsec_model_write", "ollama", "/usr/local/bin/ollama", "closed"): 1}
