@@ -109,8 +109,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="llmsec-rag-bench-")
     os.chmod(tmp, 0o755)
     program = install(tmp)
-    print("%-32s %9s %9s %12s %12s %12s %10s" % ("case", "docs/s", "ms/doc", "adds ms/doc", "guard ms/doc",
-                                               "rest ms/doc", "flagged"))
+    header = ("case", "docs/s", "ms/doc", "adds ms/doc", "guard ms/doc", "rest ms/doc", "flagged")
+    print("%-32s %9s %9s %12s %12s %12s %10s" % header)
     baseline = None
     procs = []
     try:

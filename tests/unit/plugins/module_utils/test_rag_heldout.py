@@ -1,7 +1,8 @@
 """rag_document_scan on the held-out corpus in tests/data/rag_heldout: detection and false positives.
 
 30 malicious and 30 benign documents written on 2026-12-03 by authors who had not seen the scanner or its
-rules (24 + 24, then 6 + 6 more so that the held-out part is a third of the documents written for #25), in the classes the rules were then generalised for (other languages, encoded payloads with a hint, tool-call
+rules (24 + 24, then 6 + 6 more so that the held-out part is a third of the documents written for #25), in the
+classes the rules were then generalised for (other languages, encoded payloads with a hint, tool-call
 JSON, instructions split across cells, conditional triggers, disclosure requests, priority changes addressed to a
 summariser, look-alike package sources; hard negatives: chat API examples, legal and exam wording, legitimate
 invisible Unicode, role-play, security training, ordinary multilingual instructions, base64 and secrets
