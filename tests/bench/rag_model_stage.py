@@ -18,6 +18,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -44,8 +45,9 @@ def start_standin(tmp, guard_ms):
     port = free_port()
     env = dict(os.environ, OLLAMA_HOST="127.0.0.1:%d" % port, OLLAMA_MODELS=os.path.join(tmp, "models"),
                HOME=tmp, OLLAMA_STANDIN_PULL_SIZE="1024", OLLAMA_STANDIN_GUARD_DELAY=str(guard_ms / 1000.0))
+    # Its own process group: the model runners it starts go with it.
     proc = subprocess.Popen([sys.executable, STANDIN, "serve"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     url = "http://127.0.0.1:%d" % port
     for _attempt in range(100):
         try:
@@ -141,7 +143,7 @@ def main():
                 "-" if not stage else "%.2f" % guard, "-" if not stage else "%.2f" % (adds - guard), flagged))
     finally:
         for proc in procs:
-            proc.terminate()
+            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
     print("guard ms/doc: the decision records' model latency (the child's HTTP calls to the stand-in, all chunks); "
