@@ -153,7 +153,8 @@ DEFAULT_RULES = r"""
     description of what the assistant does, as in a FAQ answer).
   pattern: |-
     (^|[.!?:;,]\s*|\b(please|must|should|shall|will|always|now|first|then|and|also|kindly|is to|are to|needs to|has to|
-    have to|(configured|set up|designed|programmed|supposed|meant|expected|instructed|required|built) to)\s+|\b(assistants?|ai|models?|bots?|chatbots?|agents?|llms?|copilots?|gpt|it)\s+(always\s+|then\s+|also\s+|first\s+)?)
+    have to|(configured|set up|designed|programmed|supposed|meant|expected|instructed|required|built) to)\s+|
+    \b(assistants?|ai|models?|bots?|chatbots?|agents?|llms?|copilots?|gpt|it)\s+(always\s+|then\s+|also\s+|first\s+)?)
     (reveal\w*|print\w*|output\w*|repeat\w*|recit\w*|show\w*|leak\w*|disclos\w*|dump\w*|display\w*|shar(e|es|ing)|expos\w*|
     lists?|listing|include\w*|append\w*|paste\w*|echo\w*|quot(e|es|ing)|spell\w* out|write\w* out|tell me|give me|send\w*|
     provid\w*)\b[^.!?\n]{0,40}?\b(your|its|the|all|any|their|full|entire|complete|whole|exact)\b[^.!?\n]{0,25}?
@@ -234,12 +235,12 @@ DEFAULT_RULES = r"""
   severity: medium
   rationale: Alpaca-style headers that fake an instruction turn.
   pattern: |-
-    ^[ \t]*#{2,4}[ \t]*(instruction|system|response|system prompt|new instruction)s?[ \t]*:?[ \t]*$
+    ^[ \t]*#{2,4}[ \t]*(instruction|system|response|system prompt|new instruction)s?[ \t]*(:[ \t]*)?$
 - id: template-role-line
   severity: medium
   rationale: A line that poses as a system or developer turn of a conversation.
   pattern: |-
-    ^[ \t]*(\*+[ \t]*)?(system|developer|system prompt|sys)[ \t]*\**[ \t]*:\s*(you\b|the (assistant|model|ai|bot|llm)\b|ai\b|assistant\b|new\b|ignore|
+    ^[ \t]*(\*+[ \t]*)?(system|developer|system prompt|sys)[ \t]*(\*+[ \t]*)?:\s*(you\b|the (assistant|model|ai|bot|llm)\b|ai\b|assistant\b|new\b|ignore|
     disregard|forget|always\b|never\b|from now|respond|answer|override|do not|don't|reveal|print)
 - id: conditional-trigger-ai
   severity: high
@@ -278,7 +279,7 @@ DEFAULT_RULES = r"""
   pattern: |-
     (^|[.!?]\s+|\b(note|message|instructions?|reminder|memo|attention|hint|p\.?s\.?)\s+)(for|to)\s+(the|any|every|each|
     whichever|whatever|all)\s+(\w+\s+){0,2}?(tools?|systems?|programs?|software|services?|pipelines?|processes|engines?|
-    readers?|crawlers?|indexers?|scripts?|agents?|bots?|assistants?|models?|summari[sz]ers?)\s*,?\s+(that|which|who|
+    readers?|crawlers?|indexers?|scripts?|agents?|bots?|assistants?|models?|summari[sz]ers?)(?:\s*,\s+|\s+)(that|which|who|
     reading|processing|summari[sz]ing|condensing|indexing|ingesting|parsing|producing|generating|digesting)\b[^.!?\n:]{0,80}:|
     (^|[.!?]\s+|\b(note|message|instructions?|reminder|memo|attention|hint)\s+)(for|to)\s+(the\s+|any\s+|all\s+)?
     (automated|automatic|machine)\s+(\w+\s+)?(readers?|tools?|systems?|summari[sz]ers?|note-?takers?|processors?|agents?|
@@ -387,13 +388,13 @@ DEFAULT_RULES = r"""
   rationale: A planted trigger in German, Spanish, French, Russian or Chinese - when the user asks about
     something, answer that it is so (informal or AI-addressed forms; a script for staff uses the formal ones).
   pattern: |-
-    \b(wenn|falls|sobald)\s+(ein|eine|der|die|jemand)\s*(nutzer\w*|benutzer\w*|anwender\w*|user)?\s+(\w+\s+){0,6}?(fragt|
+    \b(wenn|falls|sobald)\s+(ein|eine|der|die|jemand)(\s*(nutzer\w*|benutzer\w*|anwender\w*|user))?\s+(\w+\s+){0,6}?(fragt|
     nachfragt|wissen will|erwahnt|anfragt)\b[^.!?\n]{0,80}?\b(antworte|sage|sag|behaupte|empfiehl|erklare|soll\w* (\w+\s+)?
     (antworten|sagen|behaupten|empfehlen))\b[^.!?\n]{0,40}?\bdass\b|
     \bsi\s+(el|un|una|algun|cualquier)\s+(usuario|cliente|visitante|persona)\w*\s+(pregunta|consulta|quiere saber|menciona|
     pide|solicita)\b[^.!?\n]{0,100}?\b(responde|contesta|di|dile|diles|afirma|asegura|debe (responder|decir|contestar|
     afirmar|asegurar))\b[^.!?\n]{0,30}?\bque\b|
-    \bsi\s+(un|une|l'|le|la|quelqu'un)\s*(utilisateur|utilisatrice|client|cliente|visiteur|internaute)?\w*\s+(demande|pose|
+    \bsi\s+(un|une|l'|le|la|quelqu'un)(\s*(utilisateur|utilisatrice|client|cliente|visiteur|internaute)?\w+)?\s+(demande|pose|
     veut savoir|mentionne|interroge|cherche)\b[^.!?\n]{0,100}?\b(reponds|dis|affirme|doit (repondre|dire|affirmer))\b
     [^.!?\n]{0,30}?\bque\b|
     \b(если|когда)\s+(пользователь|клиент|кто-то|кто-нибудь|посетитель)\w*\s+(\w+\s+){0,2}?(спросит|спрашивает|

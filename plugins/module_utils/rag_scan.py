@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import codecs
 import html
 import os
@@ -75,7 +76,9 @@ DISCUSSION_WEAK = re.compile(
     r"(\be\.g\.|\bi\.e\.|\b(example|examples|such as|for instance|phrase|phrases|tests?(?! set)|testing|test cases?|"
     r"dataset|strings?|planted|inserted)\b)", re.I)
 # Addresses; a bare name ending in a file extension (site.yml, main.py) is a file, not a host.
-URL = re.compile(r"\b(https?://|www\.)\S+|\b[\w.+-]+@[\w-]+(\.[\w-]+)+|\b[\w-]+(\.[\w-]+)*\.(?!(ya?ml|json|py|md|txt|"
+# Names and labels are bounded (RFC 5321/1035 lengths): unbounded runs made a line of "a-a-a-..." quadratic.
+URL = re.compile(r"\b(https?://|www\.)\S+|\b[\w.+-]{1,64}@[\w-]{1,63}(\.[\w-]{1,63}){1,8}|\b[\w-]{1,63}(\.[\w-]{1,63}){0,8}\."
+                 r"(?!(ya?ml|json|py|md|txt|"
                  r"html?|sh|cfg|conf|toml|ini|log|csv|xml|js|ts|css|pdf|docx?|xlsx?|png|jpe?g|gif|svg|zip|gz|tar|j2|rst|"
                  r"lock|service|timer|socket|env|pem|crt|key|tf|go|rs|rb|java|sql)\b)[A-Za-z]{2,6}\b(/\S*)?")
 HIDDEN_STYLE = re.compile(
@@ -84,9 +87,12 @@ HIDDEN_STYLE = re.compile(
     r"(left|top|text-indent)\s*:\s*-\d{3,}|clip\s*:\s*rect\(0|height\s*:\s*0(px)?\s*;\s*overflow\s*:\s*hidden|"
     r"transform\s*:\s*scale\(0\)", re.I)
 VOID_TAGS = {"br", "img", "hr", "meta", "link", "input", "area", "base", "col", "embed", "source", "track", "wbr"}
-MD_LINK = re.compile(r"(!?)\[([^\]]{0,300})\]\(\s*<?([^)\s>]+)>?(?:\s+\"([^\"]*)\")?\s*\)")
+# Markdown links and images, (!?)\[label\]\(\s*<?target>?(\s+"title")?\s*\): see md_links.
+MD_LINK_HEAD = re.compile(r"(!?)\[([^\]]{0,300})\]\(\s*")
+MD_LINK_TARGET_END = re.compile(r"[)\s>]")
+MD_LINK_TITLE = re.compile(r"\s+\"")
+MD_LINK_CLOSE = re.compile(r"\s*\)")
 MD_REF_COMMENT = re.compile(r"^[ \t]*\[(//|comment|_)\]:[ \t]*#[ \t]*[(\"'](.*)[)\"'][ \t]*$", re.I | re.M)
-HTML_COMMENT = re.compile(r"<!--(.*?)-->", re.S)
 B64_BLOCK = re.compile(r"(?<![A-Za-z0-9+/=_-])([A-Za-z0-9+/_-]{24,}={0,2})(?![A-Za-z0-9+/=_-])")
 # Base64 wrapped over lines (e-mail attachments, PEM-like blocks), read as one block.
 B64_WRAPPED = re.compile(r"(?m)^[ \t>]*[A-Za-z0-9+/]{16,}[ \t]*(?:\n[ \t>]*[A-Za-z0-9+/]{4,}={0,2}[ \t]*)+$")
@@ -98,8 +104,9 @@ DATA_WORDS = re.compile(r"(=$|=&|secret|summary|conversation|history|chat|prompt
                         r"credential|ssn|e-?mail|messages?|context|d=$)", re.I)
 FENCE = re.compile(r"^(```|~~~)", re.M)
 # In text a reader does not see, any directive to a model is an attack (in encoded text: one that names the model).
+# Searched in text whose runs of blanks are one blank (directs_ai): the words may stand 82 characters apart.
 DIRECTIVE_TO_AI = (
-    r"\b(assistant|ai|llm|chatbot|bot|gpt|model|summari[sz]er|agent)\b[^.!?\n]{0,20}[:,]?[ \t]*[^.!?\n]{0,60}"
+    r"\b(assistant|ai|llm|chatbot|bot|gpt|model|summari[sz]er|agent)\b[^.!?\n]{0,82}?"
     r"\b(override|ignore|disregard|forget|write|say|tell|state|answer|respond|reply|recommend|mention|claim|include|"
     r"output|never|always|must|rate|rank|praise|promote)\b")
 ENCODED_DIRECTIVE = re.compile(DIRECTIVE_TO_AI, re.I)
@@ -115,12 +122,15 @@ HIDDEN_DIRECTIVE = re.compile(
 # (accents dropped: "précédentes" is written "precedentes", "й" is "и").
 
 
+COMBINING_MARKS = dict.fromkeys(code for code in list(range(0x20000)) + list(range(0xE0000, 0xE1000))
+                                if unicodedata.combining(chr(code)))
+
+
 def strip_marks(text):
     """NFKC, then accents and other combining marks removed (what fold does, without confusables)."""
     if text.isascii():
         return text
-    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text))
-    return "".join(ch for ch in text if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text)).translate(COMBINING_MARKS)
 
 
 def _cue(*parts):
@@ -137,7 +147,7 @@ CUE_AI = _cue(
 # Machines addressed by what they do: "the tool that condenses these minutes", "automated tools".
 CUE_MACHINE = _cue(
     r"\b(tools?|systems?|programs?|software|services?|pipelines?|engines?|processes|applications?|apps?|scripts?|"
-    r"readers?|crawlers?|indexers?|note-?takers?|scribes?)\s*,?\s+(that|which)\s+(\w+\s+){0,2}?(condens|summar|"
+    r"readers?|crawlers?|indexers?|note-?takers?|scribes?)(?:\s*,\s+|\s+)(that|which)\s+(\w+\s+){0,2}?(condens|summar|"
     r"digest|abridg|shorten|process|read|index|ingest|pars|generat|produc|compil|transcrib|extract|answer)\w*",
     r"\b(whichever|whatever|any|every|each)\s+(\w+\s+)?(tool|system|program|software|service|pipeline|engine|process|"
     r"application|app|script|reader|model|assistant|bot)s?\s+(that\s+|which\s+)?(is\s+)?(\w+\s+)?(condens|summar|"
@@ -148,7 +158,7 @@ CUE_MACHINE = _cue(
     r"verarbeit\w*|liest|auswertet|zusammenstellt)",
     r"\b(herramienta|sistema|programa|software)\s+que\s+(\w+\s+){0,2}?(resum|proces|lee|analiz|index)\w*",
     r"\b(outil|systeme|programme|logiciel)\s+qui\s+(\w+\s+){0,2}?(resum|trait|lit|analys|index|synthetis)\w*",
-    r"\b(инструмент\w*|систем\w*|программ\w*)\s*,?\s*(котор\w+)\s+(\w+\s+){0,2}?(обобща|резюмир|обрабатыва|чита|"
+    r"\b(инструмент\w*|систем\w*|программ\w*)\s*(?:,\s*)?(котор\w+)\s+(\w+\s+){0,2}?(обобща|резюмир|обрабатыва|чита|"
     r"составля|пересказыва)\w*",
     r"(总结|概括|摘要|处理|汇总|整理)[^。\n]{0,12}(工具|系统|程序)")
 # "Assistant, forward ...", "Ассистент, перешли ...": an AI named as the one spoken to, at the start.
@@ -200,7 +210,7 @@ CUE_SENSITIVE = _cue(
     r"(\b(passwords?|api[ _-]?keys?|secrets?|credentials?|access tokens?|salar(y|ies)|confidential|ssn|credit card|"
     r"bank details|bank account|iban|home address|every document|all (the )?documents|retrieved|context window|"
     r"conversation history|chat history|tell the user|ask (the user|them|him|her) for|do not tell|don't tell|"
-    r"without telling|access denied|session (has )?expired|email address(es)?|context window|"
+    r"without telling|access denied|session (has )?expired|email address(es)?|"
     r"environment variables|hidden instructions|initial instructions|"
     r"tell (every|each|all|the )?(customers?|users?|visitors?|readers?|people|person)|the person you are helping|"
     r"in (every|each|all) (reply|replies|answer|answers|response|responses))\b|https?://|www\.)",
@@ -231,7 +241,9 @@ HUMAN_AUDIENCE = _cue(r"\b(players?|game ?masters?|gm|dungeon masters?|campaign|
                       r"escape room|role-?play(ing)? (exercise|game)|debrief\w*|spieler\w*|spielleiter\w*|rollenspiel|"
                       r"planspiel|jugadores|juego de rol|joueurs|jeu de role|cas pratique|animat(eur|rice)|"
                       r"игрок\w*|ролев\w* игр\w*)\b|角色扮演|玩家|剧本杀")
-ROLEPLAY_RULES = ("role-", "override-", "multilingual-override", "multilingual-role", "cues-")
+ROLEPLAY_RULES = ("role-", "override-", "multilingual-override", "multilingual-role")
+REPORTED_SPEECH = re.compile(r"\b(told|asked|tell|ask|instructed|wanted|want|let|made|make|taught|reminded)\s+(my|his|"
+                             r"her|their|our|the|a|some|all)\s+(\w+\s+){0,2}to\s*$", re.I)
 OVERRIDE_VERB = re.compile(r"ignor\w*|disregard\w*|forget|overrid\w*|override|overrul\w*|bypass|skip|neglect|abandon|"
                            r"drop|discard|erase|wipe", re.I)
 # "Disregard question 3", "ignore item 4 of the previous handout": the object is a numbered part.
@@ -289,7 +301,7 @@ ADDRESSED_CALL = _cue(
     r"\b(assistants?|agents?|ai|a\.i\.|llms?|models?|bots?|copilots?|automation|you)\b[^.!?\n]{0,80}?"
     r"(\b(must|should|shall|will|has to|have to|is to|are to|needs? to|please|now)|[,:])\s+((first|now|always|"
     r"immediately|then)\s+)?(call|invoke|execute|run|issue|perform|emit|trigger|make|send|fire)\b",
-    r"(^|[.!?:]\s+)(call|invoke|execute|run|issue|perform|emit|trigger)\s+(this|the following|these|the next)?\s*"
+    r"(^|[.!?:]\s+)(call|invoke|execute|run|issue|perform|emit|trigger)\s+((this|the following|these|the next)\s*)?"
     r"(tool|function)( calls?)?\b")
 # Package indexes and download sources recommended to machines: dependency confusion by way of the assistant.
 PACKAGE_SOURCE = re.compile(
@@ -317,18 +329,175 @@ STOPWORDS = frozenset("the and to of you your a is that in it for be on with thi
 # ZWNJ and ZWJ between two of them are spelling, not hiding.
 JOINING_SCRIPTS = ((0x0600, 0x08FF), (0x0900, 0x0DFF), (0x1000, 0x109F), (0x1780, 0x18AF), (0xA840, 0xA87F),
                    (0xA8E0, 0xA8FF), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF), (0x10A00, 0x10A5F), (0x11000, 0x1107F))
+TAG_CHAR = re.compile("[\U000E0000-\U000E007F]")
+ZERO_WIDTH_CHAR = re.compile("[%s]" % ZERO_WIDTH)
+BIDI_OVERRIDE_CHAR = re.compile("[%s]" % BIDI_OVERRIDES)
+HIDDEN_CHAR = re.compile("[%s%s%s\U000E0000-\U000E007F]" % (ZERO_WIDTH, BIDI_OVERRIDES, BIDI_OTHER))
 FLAG_TAGS = re.compile("\U0001F3F4[\U000E0061-\U000E007A]{2}[\U000E0030-\U000E0039\U000E0061-\U000E007A]{1,5}\U000E007F")
 ZW_BITS = re.compile("[\u200b\u200c\u200d\u2060]{16,}")
+ROT13_WINDOW = 1200  # characters decoded after a ROT13 hint
+MAX_DECODE_DEPTH = 3  # base64 of base64 of base64; deeper nesting is a finding, not decoded
 
 
 class ScanError(Exception):
     pass
 
 
+# Python's re tries a case-insensitive pattern that starts with \b or a letter at every position of the
+# text; a rule's possible first letters, searched for without case in a lower-cased copy of the text, find
+# the few places worth trying (2-3 times faster on ordinary text). The starts come from re's own parser
+# (private, hence the fallback: without it every rule is tried everywhere, as before).
+try:
+    from re import _casefix as _re_casefix, _constants as _re_constants, _parser as _re_parser
+    _EQUIVALENT_CASES = _re_casefix._EXTRA_CASES  # pylint: disable=protected-access
+except ImportError:  # Python before 3.11
+    try:
+        import sre_compile as _re_compiler
+        import sre_constants as _re_constants
+        import sre_parse as _re_parser
+        _EQUIVALENT_CASES = _re_compiler._ignorecase_fixes  # pylint: disable=protected-access
+    except (ImportError, AttributeError):
+        _re_parser = _EQUIVALENT_CASES = None
+# Letters re.IGNORECASE takes as one beyond lower case (i and dotless i, s and long s, sigma and final
+# sigma, ...): each to the lowest of its kind, in the text and in the starts alike.
+
+
+def _same_case():
+    same = {}
+    for code, others in (_EQUIVALENT_CASES or {}).items():
+        kind = [chr(each) for each in (code,) + tuple(others)]
+        same.update((letter, min(kind)) for letter in kind if letter != min(kind))
+    return same
+
+
+SAME_CASE = _same_case()
+START_LENGTH = 4  # characters of each start
+MAX_STARTS = 1000
+
+
+def _starts(items, prefixes):
+    """(prefixes, whole): the texts (lower case, SAME_CASE-folded, up to START_LENGTH long) that a match of
+    the parsed items, preceded by one of `prefixes`, begins with; whole: the items were read to their end.
+    None where a match may begin with anything."""
+    constants = _re_constants
+    for index, (op, value) in enumerate(items):
+        if all(len(prefix) >= START_LENGTH for prefix in prefixes):
+            return prefixes, False
+        if op in (constants.AT, constants.ASSERT, constants.ASSERT_NOT):
+            continue  # zero-width
+        if op is constants.LITERAL or op is constants.IN:
+            letters = _letters([(op, value)])
+            if letters is None:
+                return prefixes, False
+            prefixes = {prefix + letter if len(prefix) < START_LENGTH else prefix
+                        for prefix in prefixes for letter in letters}
+        elif op is constants.SUBPATTERN:
+            prefixes, whole = _starts(value[-1], prefixes)
+            if not whole:
+                return prefixes, False
+        elif op is constants.BRANCH:
+            branches = [_starts(branch, prefixes) for branch in value[1]]
+            if any(branch is None for branch, _whole in branches):
+                return None, False
+            prefixes = set().union(*(branch for branch, _whole in branches))
+            if not all(whole for _branch, whole in branches):
+                return prefixes, False
+        elif op in (constants.MAX_REPEAT, constants.MIN_REPEAT):
+            taken = _starts(value[2], prefixes)[0]
+            skipped = _starts(items[index + 1:], prefixes)[0] if value[0] == 0 else set()
+            return (None if taken is None or skipped is None else taken | skipped), False
+        else:
+            return prefixes, False
+        if prefixes is None or len(prefixes) > MAX_STARTS:
+            return None, False
+    return prefixes, True
+
+
+def _letters(items):
+    """The characters one LITERAL or IN item matches, lower case and SAME_CASE-folded; None for a class too
+    wide to list (\\w, [^...], long ranges) or a letter that lower-cases to two."""
+    letters = set()
+    for op, value in items:
+        if op is _re_constants.IN:
+            members = _letters(value)
+            if members is None:
+                return None
+            letters |= members
+        elif op is _re_constants.LITERAL:
+            letter = chr(value).lower()
+            if len(letter) != 1:
+                return None
+            letters.add(SAME_CASE.get(letter, letter))
+        elif op is _re_constants.RANGE and value[1] - value[0] < 64:
+            members = _letters([(_re_constants.LITERAL, code) for code in range(value[0], value[1] + 1)])
+            if members is None:
+                return None
+            letters |= members
+        else:
+            return None
+    return letters
+
+
+def start_finder(regex):
+    """A regex (no flags, so re scans for its first letters fast) for the lower-cased text (match_key) that
+    finds every place a match of `regex` can start; None when that cannot be known."""
+    if _re_parser is None:
+        return None
+    try:
+        prefixes, _whole = _starts(_re_parser.parse(regex.pattern, regex.flags), {""})
+    except Exception:  # pylint: disable=broad-except  # private API: any change in it means no finder
+        return None
+    if not prefixes or any(len(prefix) < 2 and prefix < "\u2e80" for prefix in prefixes):
+        return None  # a start of one letter is everywhere (of one CJK character, rare enough)
+    return re.compile("|".join(re.escape(prefix) for prefix in sorted(prefixes, key=lambda p: (-len(p), p))))
+
+
+def match_key(text):
+    """The text start_finder's regexes search: lower case, SAME_CASE-folded, the same length (None when
+    lower case is longer, as for a dotted capital I)."""
+    key = text.lower()
+    if len(key) != len(text):
+        return None
+    return key.translate(SAME_CASE_TABLE) if SAME_CASE and not key.isascii() else key
+
+
+SAME_CASE_TABLE = str.maketrans(SAME_CASE)
+STARTS = {}  # id(regex): (regex, its start_finder); by id, as hashing a compiled pattern hashes all its code
+
+
+def fast_finditer(regex, text, key=None, starts=False):
+    """regex.finditer(text), the same matches; faster when key is match_key(text): regex is tried only
+    where its start finder (default: start_finder(regex), once) finds a start."""
+    if starts is False:
+        known = STARTS.get(id(regex))
+        if known is None:
+            known = STARTS[id(regex)] = (regex, start_finder(regex))
+        starts = known[1]
+    if starts is None or key is None:
+        yield from regex.finditer(text)
+        return
+    position = 0
+    while True:
+        start = starts.search(key, position)
+        if not start:
+            return
+        match = regex.match(text, start.start())
+        if match:
+            yield match
+            position = max(match.end(), start.start() + 1)
+        else:
+            position = start.start() + 1
+
+
+def fast_search(regex, text, key=None):
+    """regex.search(text), faster when key is match_key(text) (see fast_finditer)."""
+    return next(fast_finditer(regex, text, key), None)
+
+
 class Rule:
     """One text rule. `negatable: true` marks advice-shaped rules: a negation before or inside the match
     ("never reveal API keys") lowers it to low. Patterns are folded like the text (accents dropped)."""
-    __slots__ = ("id", "severity", "rationale", "regex", "negatable")
+    __slots__ = ("id", "severity", "rationale", "regex", "negatable", "starts")
 
     def __init__(self, spec, where):
         for key in ("id", "severity", "pattern"):
@@ -345,6 +514,11 @@ class Rule:
         self.severity = spec["severity"]
         self.rationale = spec.get("rationale", "")
         self.negatable = bool(spec.get("negatable", False))
+        self.starts = start_finder(self.regex)
+
+    def finditer(self, text, key=None):
+        """self.regex.finditer(text); faster, with the same matches, when key is match_key(text)."""
+        return fast_finditer(self.regex, text, key, self.starts)
 
 
 def load_rules(extra_path=None):
@@ -372,6 +546,10 @@ def load_rules(extra_path=None):
 # Text preparation
 # --------------------------------------------------------------------------
 
+# A word (a whole run of letters) with a confusable letter in it.
+CONFUSABLE_WORD = re.compile(r"(?<![^\W\d_])[^\W\d_]*[%s][^\W\d_]*" % "".join(CONFUSABLES))
+
+
 def _unconfuse(word):
     """A word of Latin and look-alike letters spelled in ASCII; a real Cyrillic or Greek word (one with
     letters that have no Latin twin) unchanged, so Russian cue words still match."""
@@ -389,8 +567,7 @@ def fold(text):
         return text
     text = unicodedata.normalize("NFKC", text).translate(INVISIBLE)
     if not CONFUSABLES.keys().isdisjoint(text):
-        text = re.sub(r"[^\W\d_]+", lambda match: _unconfuse(match.group(0)) if not CONFUSABLES.keys().isdisjoint(
-            match.group(0)) else match.group(0), text)
+        text = CONFUSABLE_WORD.sub(lambda match: _unconfuse(match.group(0)), text)
     return strip_marks(text)
 
 
@@ -431,6 +608,98 @@ def snippet(text, start, end):
     return piece[:SNIPPET]
 
 
+def md_links(text):
+    """[(start, end, image, label, target, title)] of Markdown links and images, in order: image is "!" or "",
+    label up to 300 characters, target up to a ")", blank or ">" (in <...> or not), title (None when absent)
+    in double quotes - what the regex (!?)[(...)](<?(target)>? "(title)") found before.
+
+    Found by hand in linear time: with the regex every "[x](" inside an unclosed target or title scanned the
+    same run again, and a line of "![a](![a](..." took minutes. Each run is scanned once: from anywhere in a
+    target the target ends at the same place, and from anywhere before a '"' the next '"' is the same."""
+    links, position = [], 0
+    run = [1, 0]  # the target from run[0] ends at run[1], as does one from anywhere up to it
+    quote = [len(text) + 1, -1]  # the first '"' at or after quote[0] is at quote[1] (-1: none)
+
+    def target_end(at):
+        if not run[0] <= at <= run[1]:
+            stop = MD_LINK_TARGET_END.search(text, at)
+            run[:] = [at, stop.start() if stop else len(text)]
+        return run[1]
+
+    def next_quote(at):
+        if not (quote[0] <= at and (quote[1] < 0 or at <= quote[1])):
+            quote[:] = [at, text.find('"', at)]
+        return quote[1]
+
+    while True:
+        head = MD_LINK_HEAD.search(text, position)
+        if not head:
+            return links
+        start = head.end()
+        if text.startswith("<", start) and target_end(start + 1) > start + 1:
+            start += 1  # <target>; a "<" followed by nothing of a target is the target
+        end = target_end(start)
+        link = None
+        if end > start:
+            after = end + 1 if text.startswith(">", end) else end
+            title = MD_LINK_TITLE.match(text, after)
+            closing = next_quote(title.end()) if title else -1
+            close = MD_LINK_CLOSE.match(text, closing + 1) if closing >= 0 else None
+            if close:
+                link = (head.start(), close.end(), head.group(1), head.group(2), text[start:end],
+                        text[title.end():closing])
+            else:
+                close = MD_LINK_CLOSE.match(text, after)
+                if close:
+                    link = (head.start(), close.end(), head.group(1), head.group(2), text[start:end], None)
+        if link:
+            links.append(link)
+            position = link[1]
+        else:
+            position = head.start() + 1
+
+
+IMG_SRC = re.compile(r"<img\b[^>]*\bsrc\s*=\s*[\"']?([^\"'\s>]+)", re.I)
+
+
+def img_sources(text):
+    """IMG_SRC.finditer(text) in linear time: a tag without a src is not searched again from each "<img" in it."""
+    matches, position, failed = [], 0, (-1, -1)  # failed: no src from failed[0] up to the ">" at failed[1]
+    for tag in re.finditer(r"<img\b", text, re.I):
+        if tag.start() < position or failed[0] < tag.start() < failed[1]:
+            continue
+        match = IMG_SRC.match(text, tag.start())
+        if match:
+            matches.append(match)
+            position = match.end()
+        else:
+            close = text.find(">", tag.start())
+            failed = (tag.start(), close if close >= 0 else len(text) + 1)
+    return matches
+
+
+def html_comments(text):
+    """[(start, end, body)] of <!-- ... --> comments, what <!--(.*?)--> finds (re.S), in linear time: once a
+    comment is left open there is no later "-->", so the search ends instead of trying every later "<!--"."""
+    comments, position = [], 0
+    while True:
+        start = text.find("<!--", position)
+        end = text.find("-->", start + 4) if start >= 0 else -1
+        if end < 0:
+            return comments
+        comments.append((start, end + 3, text[start + 4:end]))
+        position = end + 3
+
+
+def _replace_spans(text, spans):
+    """text with each (start, end, replacement) of spans (in order, not overlapping) put in."""
+    pieces, position = [], 0
+    for start, end, replacement in spans:
+        pieces += [text[position:start], replacement]
+        position = end
+    return "".join(pieces) + text[position:]
+
+
 class HtmlText(HTMLParser):
     """Visible text, hidden text (by style, attribute or element), attribute text (alt, title, aria-label).
 
@@ -444,17 +713,49 @@ class HtmlText(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.visible, self.hidden, self.attributes = [], [], []
-        self.stack = []
+        self.stack = []  # (tag, hidden) of the open elements
+        # How many open elements hide their content, and how many of each tag are open: asking the stack
+        # made a page of 100 000 nested <div>s quadratic.
+        self.hiding, self.open = 0, {}
+
+    def read(self, text):
+        """Parse a whole page. Constructs left open ("<!--", "<![", a "<" with no ">" after it) are text
+        to the parser when it closes, but it first searches the rest of the page for their end from
+        each of them (minutes for a page of unclosed "<img ..."): they are handed to it as text."""
+        last = text.rfind(">")
+        text = text[:last + 1] + text[last + 1:].replace("<", "&lt;")
+        for opener, closer in (("<!--", "-->"), ("<![", "]]>")):
+            last = text.rfind(closer) + 1
+            text = text[:last] + text[last:].replace(opener, "&lt;" + opener[1:])
+        self.feed(text)
+        self.close()
+        return self
+
+    def _push(self, tag, hidden):
+        self.stack.append((tag, hidden))
+        self.hiding += hidden
+        self.open[tag] = self.open.get(tag, 0) + 1
+
+    def _pop_to(self, tag):
+        """Close the innermost open `tag` and what is open inside it."""
+        if not self.open.get(tag):
+            return
+        while self.stack:
+            name, hidden = self.stack.pop()
+            self.hiding -= hidden
+            self.open[name] -= 1
+            if name == tag:
+                return
 
     def _hidden(self):
-        return any(hidden for _tag, hidden in self.stack)
+        return self.hiding > 0
 
     def _mark(self, text):
         if not self._hidden():
             self.visible.append(text)
 
     def _in(self, tag):
-        return any(name == tag for name, _hidden in self.stack)
+        return self.open.get(tag, 0) > 0
 
     def handle_starttag(self, tag, attrs):
         attrs = dict((name.lower(), value or "") for name, value in attrs)
@@ -474,13 +775,10 @@ class HtmlText(HTMLParser):
         hidden = ("hidden" in attrs or attrs.get("aria-hidden") == "true" and tag not in ("svg", "i")
                   or bool(HIDDEN_STYLE.search(attrs.get("style", ""))) or tag in self.HIDING_TAGS)
         if tag not in VOID_TAGS:
-            self.stack.append((tag, hidden))
+            self._push(tag, hidden)
 
     def handle_endtag(self, tag):
-        for index in range(len(self.stack) - 1, -1, -1):
-            if self.stack[index][0] == tag:
-                del self.stack[index:]
-                break
+        self._pop_to(tag)
         if tag == "pre":
             self._mark("\n```\n")
         elif tag == "code" and not self._in("pre"):
@@ -577,54 +875,125 @@ def _regions(text):
     return spans
 
 
-def _sentence(text, start, end):
-    """(context, lead): the paragraph of the match and the one before it (where "for example:" or a
-    heading stands), and the text between the start of the match's sentence or line and the match."""
-    paragraph = text.rfind("\n\n", 0, start)
-    before = text.rfind("\n\n", 0, max(paragraph, 0))
-    after = text.find("\n\n", end)
-    context = text[max(before, 0):after if after >= 0 else len(text)]
-    left = max(max(text.rfind(mark, 0, start) + len(mark) - 1 for mark in (". ", "! ", "? ", "\n", "\u3002")), 0)
-    return context, text[left:start]
+class Regions:
+    """The spans of _regions, asked for the weight of the heaviest one around a place in O(log n) (a scan
+    of every span for every match made a long document quadratic)."""
+
+    def __init__(self, spans):
+        self.weights = []  # (weight, span starts in order, the farthest end of the spans up to each)
+        for weight in sorted({weight for _start, _end, weight in spans}, reverse=True):
+            chosen = sorted((start, end) for start, end, each in spans if each == weight)
+            ends, farthest = [], -1
+            for _start, end in chosen:
+                farthest = max(farthest, end)
+                ends.append(farthest)
+            self.weights.append((weight, [start for start, _end in chosen], ends))
+
+    def around(self, start, end, inside=False):
+        """The weight of the heaviest span with span start <= start and end <= span end (with inside:
+        end < span end, for a place rather than a piece); 0 for none."""
+        for weight, starts, ends in self.weights:
+            index = bisect.bisect_right(starts, start)
+            if index and (ends[index - 1] > end if inside else ends[index - 1] >= end):
+                return weight
+        return 0
 
 
-def _sentence_of(text, start, end):
-    """The whole sentence (or line) around text[start:end]."""
-    left = max(text.rfind(mark, 0, start) for mark in (". ", "! ", "? ", "\n", "\u3002")) + 1
-    rights = [index for index in (text.find(mark, end) for mark in (". ", "! ", "? ", "\n", "\u3002")) if index >= 0]
-    return text[max(left, 0):min(rights) + 1 if rights else len(text)]
+SENTENCE_MARKS = re.compile(r"[.!?] |[\n\u3002]")  # what ends a sentence or line, for weighing
+WEIGH_WINDOW = 1000  # characters of a sentence, each side of a match, that the words around it are read in
+
+
+class TextIndex:
+    """The places in one text that weighing its matches needs - paragraph breaks, sentence ends, quoted
+    and code spans - found once, and whether each paragraph discusses injection, found once per paragraph:
+    weighing a match costs O(log n) instead of a search back and forth through its paragraph (which made
+    a long paragraph full of matches quadratic)."""
+
+    def __init__(self, text):
+        self.text = text
+        self._regions = None
+        self.breaks = [match.start() for match in re.finditer(r"(?=\n\n)", text)]
+        self.marks = ([], [])  # starts of ". ", "! ", "? " and of "\n", "\u3002"
+        for match in SENTENCE_MARKS.finditer(text):
+            self.marks[len(match.group(0)) == 1].append(match.start())
+        self.newlines = [index for index in self.marks[1] if text[index] == "\n"]
+        self.discussion = {}
+
+    def line_start(self, position):
+        """text.rfind("\n", 0, position) + 1."""
+        index = bisect.bisect_left(self.newlines, position) - 1
+        return self.newlines[index] + 1 if index >= 0 else 0
+
+    @property
+    def regions(self):
+        """Regions of the text's quotes and code (found when first asked for)."""
+        if self._regions is None:
+            self._regions = Regions(_regions(self.text))
+        return self._regions
+
+    def _break_before(self, position):
+        """text.rfind("\n\n", 0, position)."""
+        index = bisect.bisect_right(self.breaks, position - 2) - 1
+        return self.breaks[index] if index >= 0 else -1
+
+    def paragraphs(self, start, end):
+        """(from, to): the paragraph of text[start:end] and the one before it (where "for example:" or a
+        heading stands)."""
+        before = self._break_before(max(self._break_before(start), 0))
+        after = bisect.bisect_left(self.breaks, end)
+        return max(before, 0), self.breaks[after] if after < len(self.breaks) else len(self.text)
+
+    def sentence(self, start, end):
+        """(from, to) of the sentence (or line) around text[start:end], its end mark included."""
+        left = max([marks[bisect.bisect_right(marks, start - width) - 1]
+                    for width, marks in ((2, self.marks[0]), (1, self.marks[1]))
+                    if bisect.bisect_right(marks, start - width)] + [-1]) + 1
+        rights = [marks[bisect.bisect_left(marks, end)] for marks in self.marks if bisect.bisect_left(marks, end) < len(marks)]
+        return left, min(rights) + 1 if rights else len(self.text)
+
+    def lead(self, start):
+        """The text between the start of the sentence or line of a match at `start` and the match (its
+        last WEIGH_WINDOW characters)."""
+        left = max([marks[bisect.bisect_right(marks, start - width) - 1] + width - 1
+                    for width, marks in ((2, self.marks[0]), (1, self.marks[1]))
+                    if bisect.bisect_right(marks, start - width)] + [0])
+        return self.text[max(left, start - WEIGH_WINDOW):start]
+
+    def discussed(self, start, end, quoted):
+        """Whether the paragraphs around text[start:end] discuss injection (strong words; weak ones such
+        as "example" too when the match is quoted)."""
+        span = self.paragraphs(start, end)
+        if span not in self.discussion:
+            context = URL.sub(" ", self.text[span[0]:span[1]])
+            self.discussion[span] = (bool(DISCUSSION.search(context)), bool(DISCUSSION_WEAK.search(context)))
+        strong, weak = self.discussion[span]
+        return strong or bool(quoted) and weak
 
 
 def _lower(severity, steps):
     return SEVERITIES[max(0, SEVERITIES.index(severity) - steps)]
 
 
-def _discussed(context, quoted):
-    context = URL.sub(" ", context)
-    return bool(DISCUSSION.search(context) or quoted and DISCUSSION_WEAK.search(context))
-
-
-def _weigh(text, start, end, severity, regions):
-    """Lower the severity of a match that is quoted, in code, or discussed rather than addressed."""
-    quoted = max([weight for a, b, weight in regions if a <= start and end <= b] or [0])
-    context, lead = _sentence(text, start, end)
-    discussed = _discussed(context, quoted)
-    lead = lead.strip().strip("*_-#>•").strip()
+def _weigh(index, start, end, severity, regions=None):
+    """Lower the severity of a match in index.text that is quoted, in code (regions: default the
+    index's), or discussed rather than addressed."""
+    quoted = (index.regions if regions is None else regions).around(start, end)
+    discussed = index.discussed(start, end, quoted)
+    lead = index.lead(start).strip().strip("*_-#>•").strip()
     imperative = lead == "" or lead.endswith(":") and len(lead) < 40 and not discussed
     steps = quoted
     # Reported speech: "I told my kids to ignore the previous rules" speaks of a third party.
-    if re.search(r"\b(told|asked|tell|ask|instructed|wanted|want|let|made|make|taught|reminded)\s+(my|his|her|their|our|"
-                 r"the|a|some|all)\s+(\w+\s+){0,2}to\s*$", lead, re.I) and not CUE_AI.search(lead):
+    if REPORTED_SPEECH.search(lead) and not CUE_AI.search(lead):
         steps += 2
     if discussed:
         steps += 1 if imperative and not quoted else 2
     return _lower(severity, steps)
 
 
-def _negated(text, start, end):
+def _negated(index, start, end):
     """A negation shortly before or inside the match, or a German one right after ("niemals weiter")."""
-    sentence_start = max(text.rfind(mark, 0, start) for mark in (". ", "! ", "? ", "\n", "\u3002")) + 1
-    lead = text[max(sentence_start, start - 40):end]
+    text = index.text
+    lead = text[max(index.sentence(start, end)[0], start - 40):end]
     tail = re.split(r"[.!?\n\u3002]", text[end:end + 30])[0]
     return bool(NEGATION.search(lead) or TRAILING_NEGATION.search(tail))
 
@@ -634,11 +1003,13 @@ def human_audience(text):
     return len({match.group(0).lower() for match in HUMAN_AUDIENCE.finditer(text)}) >= 2
 
 
-def _excused(rule_id, text, start, end, human):
+def _excused(rule_id, index, start, end, human):
     """Steps to lower an override or role change that is ordinary human business: a numbered question
     dropped, the writer's own message withdrawn, a contract replacing earlier agreements, a handout
     that gives players a role."""
-    sentence = _sentence_of(text, start, end)
+    text = index.text
+    left, right = index.sentence(start, end)
+    sentence = text[max(left, start - WEIGH_WINDOW):min(right, end + WEIGH_WINDOW)]
     if CUE_AI.search(sentence) or CUE_MACHINE.search(sentence):
         return 0
     if rule_id.startswith(("override-", "multilingual-override")):
@@ -662,6 +1033,33 @@ def _excused(rule_id, text, start, end, human):
     return 0
 
 
+MAX_MATCHES = 100  # findings of one rule in one text; past that, one "match-limit" finding
+
+
+class Limits:
+    """Findings per rule in one text. Past MAX_MATCHES the rule's further matches are not weighed (that
+    would cost a document of thousands of them minutes), and one medium "match-limit" finding says so: a
+    text of hundreds of injection phrases is suspect itself, and quoted copies cannot hide the one that
+    is not quoted."""
+
+    def __init__(self):
+        self.counts, self.over = {}, {}
+
+    def take(self, rule_id, offset):
+        """Whether a finding of rule_id at offset may be weighed and reported."""
+        if self.counts.get(rule_id, 0) >= MAX_MATCHES:
+            self.over.setdefault(rule_id, offset)
+            return False
+        self.counts[rule_id] = self.counts.get(rule_id, 0) + 1
+        return True
+
+    def findings(self, text, channel, base_offset):
+        return [{"rule": "match-limit:" + rule_id, "severity": "medium", "channel": channel,
+                 "offset": base_offset + offset, "snippet": snippet(text, offset, offset + 80), "span": None,
+                 "rationale": "More than %d matches of %s in one text: the rest were not weighed." % (
+                     MAX_MATCHES, rule_id)} for rule_id, offset in self.over.items()]
+
+
 def scan_text(text, rules, channel="text", base_offset=0, weigh=True, cues=None, audience=None, joined=True):
     """Rule matches in text as findings (offset relative to the document when base_offset is given).
 
@@ -675,10 +1073,10 @@ def scan_text(text, rules, channel="text", base_offset=0, weigh=True, cues=None,
     if joined:
         folded, plain = unwrap(folded), unwrap(plain)
     human = human_audience(folded) if audience is None else audience
+    # Matched in the folded text; also in variants that undo spacing, leetspeak and addresses (only the
+    # lines a variant changed). A rule that matches the folded text but not the plain one matched
+    # through look-alike letters or invisible characters.
     variants = [(folded, None)]
-    if folded != plain:
-        variants[0] = (folded, "homoglyph")
-    unhidden = plain.translate(INVISIBLE)
     lines = folded.split("\n")
     # Leetspeak only in words that mix letters with digits or signs ("1gn0re"), not in "Q3" alone.
     leet = "\n".join(" ".join(word.translate(LEET) if LEET_SIGNS.search(word) and re.search("[A-Za-z]", word)
@@ -688,91 +1086,110 @@ def scan_text(text, rules, channel="text", base_offset=0, weigh=True, cues=None,
                                  # Dots in addresses end a sentence for the rules' [^.]; each address as one word.
                                  ("\n".join(URL.sub(" URL ", line) for line in lines), "unlinked")):
         if variant != folded:
-            # Only the lines the variant changed are matched again.
             variants.append(("\n".join(new if new != old else "" for new, old in zip(variant.split("\n"), lines)),
                              obfuscation))
-    seen = set()
+    searched = {}
+
+    def matches(rule, where):
+        """Whether rule matches `where` ("plain", "unhidden" or "folded") anywhere: once per rule."""
+        if (rule.id, where) not in searched:
+            target = {"plain": lambda: plain, "unhidden": lambda: plain.translate(INVISIBLE),
+                      "folded": lambda: folded}[where]()
+            searched[rule.id, where] = rule.regex.search(target) is not None
+        return searched[rule.id, where]
+
+    seen, found_ids, limits = set(), set(), Limits()
+    folded_index = TextIndex(folded)
     for variant, obfuscation in variants:
-        regions = _regions(variant) if weigh else []
+        index = TextIndex(variant) if obfuscation else folded_index
+        key_text = match_key(variant)
         for rule in rules:
-            for match in rule.regex.finditer(variant):
+            for match in rule.finditer(variant, key_text):
+                # One finding per rule and 40 characters of the text; one per rule and variant.
                 key = (rule.id, match.start() // 40 if obfuscation is None else -1)
                 if key in seen:
                     continue
-                severity = rule.severity
-                rule_id = rule.id
-                if obfuscation == "homoglyph" and not rule.regex.search(plain):
+                # A variant adds what the folded text does not have.
+                if obfuscation == "unlinked" and rule.id in found_ids or obfuscation in (
+                        "spacing", "leetspeak") and matches(rule, "folded") or not limits.take(rule.id, match.start()):
+                    break
+                severity, rule_id, negated = rule.severity, rule.id, False
+                if obfuscation is None and folded != plain and not matches(rule, "plain"):
                     # look-alike letters, or invisible characters inside the words
-                    rule_id = "obfuscation-%s:%s" % ("invisible" if rule.regex.search(unhidden) else "homoglyph", rule.id)
+                    rule_id = "obfuscation-%s:%s" % ("invisible" if matches(rule, "unhidden") else "homoglyph", rule.id)
                     severity = "high"
-                elif obfuscation == "unlinked" and any(f["rule"] == rule.id for f in found):
-                    continue
                 elif obfuscation in ("spacing", "leetspeak"):
-                    if rule.regex.search(folded):
-                        continue
                     rule_id = "obfuscation-%s:%s" % (obfuscation, rule.id)
                     severity = "high"
                 else:
                     if weigh:  # plain and unlinked text: weighed on the variant's own quotes and code
-                        severity = _weigh(variant, match.start(), match.end(), severity, regions)
-                        severity = _lower(severity, _excused(rule.id, variant, match.start(), match.end(), human))
-                    negated = rule.negatable and _negated(variant, match.start(), match.end())
+                        severity = _weigh(index, match.start(), match.end(), severity)
+                        severity = _lower(severity, _excused(rule.id, index, match.start(), match.end(), human))
+                    negated = rule.negatable and _negated(index, match.start(), match.end())
                     if negated:
                         severity = _lower(severity, 2)
                 seen.add(key)
+                found_ids.add(rule_id)
                 found.append({"rule": rule_id, "severity": severity, "channel": channel,
                               "offset": base_offset + match.start(),
                               "snippet": snippet(variant, match.start(), match.end()),
                               "rationale": rule.rationale, "span": (match.start(), match.end())})
-                if obfuscation not in ("homoglyph", "spacing", "leetspeak") and negated:
+                if negated:
                     found[-1]["negated"] = True
     if cues:
-        found += _cue_findings(folded, channel, base_offset, found, weigh, human)
+        found += _cue_findings(folded, channel, base_offset, found, weigh, human, limits)
     if weigh:
-        regions = _regions(folded)
-        found += _tool_calls(folded, channel, base_offset, regions)
-        found += _package_sources(folded, channel, base_offset, regions)
-    return found
+        found += _tool_calls(folded_index, channel, base_offset, limits)
+        found += _package_sources(folded_index, channel, base_offset, limits)
+    return found + limits.findings(folded, channel, base_offset)
 
 
-def _cue_findings(folded, channel, base_offset, found, weigh, human):
+def _cue_findings(folded, channel, base_offset, found, weigh, human, limits):
     """Sentences with two kinds of cue words (see CUE_AI)."""
     out = []
-    folded = URL.sub(" URL ", folded)
-    regions = _regions(folded)
+    # Each address as the word URL, padded to its length: offsets stay those of `found`.
+    folded = URL.sub(lambda match: " URL".ljust(len(match.group(0))), folded)
+    index = TextIndex(folded)
+    key = match_key(folded)
+    strong = sorted(finding["offset"] - base_offset for finding in found if SEVERITIES.index(finding["severity"]) >= 2)
     for match in SENTENCE.finditer(folded):
         sentence = match.group(0)
+        sentence_key = key[match.start():match.end()] if key is not None else None
+
+        def cue(regex, text=sentence, text_key=sentence_key):
+            return fast_search(regex, text, text_key)
         kinds = []
-        if (CUE_AI.search(sentence) or CUE_MACHINE.search(sentence)) and CUE_YOU.search(sentence) or VOCATIVE.match(
-                sentence):
+        if (cue(CUE_AI) or cue(CUE_MACHINE)) and cue(CUE_YOU) or VOCATIVE.match(sentence):
             kinds.append("ai")
-        unignored = BENIGN_IGNORE.sub(" ", sentence)
-        if ASKING.search(sentence):
+        unignored = BENIGN_IGNORE.sub(" ", sentence) if cue(BENIGN_IGNORE) else sentence
+        if cue(ASKING):
             unignored = IGNORE_ASKER.sub(" ", unignored)
-        if CUE_OVERRIDE.search(unignored) or CUE_PRIORITY.search(unignored) and CUE_SECOND.search(unignored):
+        unignored_key = sentence_key if unignored == sentence else match_key(unignored)
+        if cue(CUE_OVERRIDE, unignored, unignored_key) or cue(CUE_PRIORITY, unignored, unignored_key) and cue(
+                CUE_SECOND, unignored, unignored_key):
             # "This Agreement supersedes all previous instructions and agreements" replaces paper, not rules.
-            if "ai" in kinds or not (LEGAL_SUPERSEDE.search(sentence) and LEGAL_OBJECT.search(sentence)):
+            if "ai" in kinds or not (cue(LEGAL_SUPERSEDE) and cue(LEGAL_OBJECT)):
                 kinds.append("override")
-        if CUE_SENSITIVE.search(URL.sub(" https:// ", sentence) if "ai" in kinds else sentence):
+        if cue(CUE_SENSITIVE):
             kinds.append("sensitive")
-        if len(kinds) < 2 or any(f["offset"] - base_offset >= match.start() and f["offset"] - base_offset < match.end()
-                                 and SEVERITIES.index(f["severity"]) >= 2 for f in found):
+        # A sentence with a finding of its own (medium or high) says nothing new.
+        if len(kinds) < 2 or bisect.bisect_left(strong, match.start()) < bisect.bisect_left(strong, match.end()):
             continue
+        if not limits.take("cues", match.start()):
+            break
         start = match.start() + len(sentence) - len(sentence.lstrip())
         if weigh:
             # Quoted cues, in a text that discusses injection, are examples.
-            cue = (CUE_OVERRIDE.search(sentence) or CUE_PRIORITY.search(sentence) or CUE_AI.search(sentence)
-                   or CUE_MACHINE.search(sentence))
-            cue_at = match.start() + cue.start()
-            quoted = max([weight for a, b, weight in regions if a <= cue_at < b] or [0])
-            context = _sentence(folded, start, match.end())[0]
+            first_cue = cue(CUE_OVERRIDE) or cue(CUE_PRIORITY) or cue(CUE_AI) or cue(CUE_MACHINE)
+            cue_at = match.start() + first_cue.start()
+            quoted = index.regions.around(cue_at, cue_at, inside=True)
             # Three kinds at once is an attack whatever the context says.
-            steps = quoted + (2 if len(kinds) < 3 and _discussed(context, quoted) else 0)
+            steps = quoted + (2 if len(kinds) < 3 and index.discussed(start, match.end(), quoted) else 0)
             if human and "ai" not in kinds:
                 steps += 2
             # "The bot must never reveal API keys" is a rule for the bot, not an attack on it.
-            first = min(found_cue.start() for found_cue in (CUE_OVERRIDE.search(sentence), CUE_PRIORITY.search(sentence),
-                                                            CUE_SENSITIVE.search(sentence)) if found_cue)
+            first = min(found_cue.start() for found_cue in (cue(CUE_OVERRIDE), cue(CUE_PRIORITY), cue(CUE_SENSITIVE))
+                        if found_cue)
             if len(kinds) == 2 and NEGATION.search(sentence[:first]):
                 steps += 2
         else:
@@ -793,11 +1210,12 @@ def _paragraph_before(text, offset, limit=400):
     return "\n\n".join(parts[-2:]), offset - len("\n\n".join(parts[-2:]))
 
 
-def _tool_calls(text, channel, base_offset, regions):
+def _tool_calls(index, channel, base_offset, limits):
     """Tool or function calls with side effects (send e-mail, run a shell command, HTTP request, delete)
     written out for the model: high when the text around tells an assistant or agent to perform them,
     medium when their arguments reach for secrets or pipe to a shell. Tool definitions (JSON schema) and
     calls in plain configuration are not findings."""
+    text = index.text
     out = []
     reported = set()
     for match in TOOL_NAME.finditer(text):
@@ -805,8 +1223,10 @@ def _tool_calls(text, channel, base_offset, regions):
         words = set(re.split(r"[_.:/ -]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()))
         if not words & SIDE_EFFECT_WORDS:
             continue
+        if len(reported) == 2 or not limits.take("tool-call", match.start()):
+            break
         brace = text.rfind("{", max(0, match.start() - 200), match.start())
-        start = brace if brace >= 0 else text.rfind("\n", 0, match.start()) + 1  # the object, or the YAML line
+        start = brace if brace >= 0 else index.line_start(match.start())  # the object, or the YAML line
         body = text[match.start():match.end() + 400]
         if TOOL_SCHEMA.search(body[:250]):
             continue
@@ -816,37 +1236,43 @@ def _tool_calls(text, channel, base_offset, regions):
             address = candidate
         danger = TOOL_DANGER.search(body)
         if address:
-            at = lead_at + address.start()
-            severity = _weigh(text, at, lead_at + address.end(), "high", regions)
-            rule, rationale = "tool-call-addressed", ("A tool call with side effects (%s) that the text tells an "
-                                                      "assistant or agent to perform." % name)
+            rule = "tool-call-addressed"
+            at, severity = lead_at + address.start(), "high"
+            at_end = lead_at + address.end()
+            rationale = "A tool call with side effects (%s) that the text tells an assistant or agent to perform."
         elif danger and TOOL_ARGS.search(body):
-            at = match.start()
-            severity = _weigh(text, match.start(), match.end(), "medium", regions)
-            rule, rationale = "tool-call-dangerous-arguments", ("A tool call with side effects (%s) whose arguments "
-                                                                "reach for secrets or run fetched code." % name)
+            rule = "tool-call-dangerous-arguments"
+            at, at_end, severity = match.start(), match.end(), "medium"
+            rationale = "A tool call with side effects (%s) whose arguments reach for secrets or run fetched code."
         else:
             continue
         if rule in reported:
             continue
         reported.add(rule)
-        out.append({"rule": rule, "severity": severity, "channel": channel, "offset": base_offset + at,
-                    "snippet": snippet(text, match.start(), match.end() + 80), "rationale": rationale,
-                    "span": (match.start(), match.end())})
+        out.append({"rule": rule, "severity": _weigh(index, at, at_end, severity), "channel": channel,
+                    "offset": base_offset + at, "snippet": snippet(text, match.start(), match.end() + 80),
+                    "rationale": rationale % name, "span": (match.start(), match.end())})
     return out
+
+
+INTERNAL_HOST = re.compile(r"\.(internal|local|corp|lan|intranet|home)$")
+
+
+def _official(host):
+    return any(host == official or host.endswith("." + official) for official in OFFICIAL_HOSTS)
 
 
 def _lookalike(host):
     host = host.lower().rstrip(".")
-    if any(host == official or host.endswith("." + official) for official in OFFICIAL_HOSTS):
-        return False
-    return bool(REGISTRY_BRANDS.search(host)) and not re.search(r"\.(internal|local|corp|lan|intranet|home)$", host)
+    return not _official(host) and bool(REGISTRY_BRANDS.search(host)) and not INTERNAL_HOST.search(host)
 
 
-def _package_sources(text, channel, base_offset, regions):
+def _package_sources(index, channel, base_offset, limits):
     """A package index or download source recommended to AI assistants or automated tools (dependency
     confusion through the assistant): high when the host imitates an official registry or the text says
     to use it instead of the official one, medium for another outside host."""
+    text = index.text
+    prose = None  # the quotes and code of the text but inline code: a flag in backticks is just code
     out = []
     position = 0
     for paragraph in re.split(r"(\n\s*\n)", text):
@@ -860,18 +1286,21 @@ def _package_sources(text, channel, base_offset, regions):
         if not (ai or machine):
             continue
         hosts = [urlsplit(url if "//" in url else "//" + url).hostname or "" for url in re.findall(
-            r"https?://[^\s)\"'`>]+|\b(?:[\w-]+\.)+(?:org|com|net|io|dev|cn|ru|xyz|co|info|top|site|app)\b", paragraph)]
+            r"https?://[^\s)\"'`>]+|\b(?:[\w-]{1,63}\.){1,8}(?:org|com|net|io|dev|cn|ru|xyz|co|info|top|site|app)\b", paragraph)]
         fakes = [host for host in hosts if _lookalike(host)]
-        outside = [host for host in hosts if host and not re.search(r"\.(internal|local|corp|lan|intranet|home)$", host)
-                   and not _lookalike(host) and not any(host == o or host.endswith("." + o) for o in OFFICIAL_HOSTS)]
+        outside = [host for host in hosts if host and not INTERNAL_HOST.search(host) and not _lookalike(host)
+                   and not _official(host)]
         if fakes or REPLACES_OFFICIAL.search(paragraph) and (fakes or outside):
             severity = "high"
         elif outside and ai:
             severity = "medium"
         else:
             continue
-        prose = [region for region in regions if text[region[0]] != "`"]  # a flag in backticks is just code
-        severity = _weigh(text, at + source.start(), at + source.end(), severity, prose)
+        if not limits.take("supply-chain-package-source", at + source.start()):
+            break
+        if prose is None:
+            prose = Regions([span for span in _regions(text) if text[span[0]] != "`"])
+        severity = _weigh(index, at + source.start(), at + source.end(), severity, prose)
         out.append({"rule": "supply-chain-package-source", "severity": severity, "channel": channel,
                     "offset": base_offset + at + source.start(), "span": (at + source.start(), at + source.end()),
                     "snippet": snippet(paragraph, source.start(), source.end()),
@@ -968,10 +1397,12 @@ def _english(text):
     return sum(1 for word in re.findall(r"[a-z]+", text.lower()) if word in STOPWORDS)
 
 
-def _decode_candidates(raw):
+def _decode_once(raw, rot13=True):
     """Text hidden in base64 (also wrapped over lines), hex, percent-encoding, HTML entities, \\u
     escapes, ROT13 (after a hint, or where the decoded line reads as English and the line does not) and
-    zero-width bits: [(offset, decoded, encoding)]."""
+    zero-width bits, one level deep: [(offset, decoded, encoding)]. Each decoder gives at most about as
+    much text as it reads (hinted ROT13 windows do not overlap). rot13=False: not ROT13 (in text that
+    was ROT13, where it would give back the cleartext around the run)."""
     text = fold(raw)
     out = []
     blocks = [(match.start(), match.group(1)) for match in B64_BLOCK.finditer(text)]
@@ -988,10 +1419,7 @@ def _decode_candidates(raw):
         out.append((offset, data, "base64"))
     for match in HEX_BLOCK.finditer(text):
         block = match.group(1) or match.group(2).replace("\\x", "")
-        try:
-            out.append((match.start(), binascii.unhexlify(block), "hex"))
-        except (binascii.Error, ValueError):
-            continue
+        out.append((match.start(), binascii.unhexlify(block), "hex"))
     for match in re.finditer(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[ :]){11,}[0-9A-Fa-f]{2}(?![0-9A-Fa-f])", text):
         out.append((match.start(), binascii.unhexlify(re.sub(r"[ :]", "", match.group(0))), "hex"))
     for match in re.finditer(r"\S{12,}", text):
@@ -1002,16 +1430,24 @@ def _decode_candidates(raw):
     for match in re.finditer(r"(?:\\u[0-9A-Fa-f]{4}){8,}", text):
         out.append((match.start(), match.group(0).encode("ascii").decode("unicode_escape").encode("utf-8", "replace"),
                     "\\u escapes"))
-    hinted = set()
-    for match in ROT13_HINT.finditer(text):
-        end = text.find("\n\n", match.end() + 1)
-        end = min(end if end >= 0 else len(text), match.end() + 1200)
-        out.append((match.start(), _rot13(text[match.start():end]).encode("utf-8"), "ROT13"))
-        hinted.add(text.count("\n", 0, match.start()))
+    # After a hint, up to the paragraph's end (at most ROT13_WINDOW characters); a hint inside the window of
+    # the one before goes on from where that window ended, so no text is decoded twice.
+    hinted, hint_line, counted, decoded_to = set(), 0, 0, 0  # hinted: the numbers of the lines with a hint
+    for match in ROT13_HINT.finditer(text) if rot13 else ():
+        start = max(match.start(), decoded_to)
+        end = text.find("\n\n", match.end() + 1, match.end() + ROT13_WINDOW + 1)
+        end = end if end >= 0 else min(len(text), match.end() + ROT13_WINDOW)
+        hint_line += text.count("\n", counted, match.start())
+        counted = match.start()
+        hinted.add(hint_line)
+        if end > start:
+            out.append((start, _rot13(text[start:end]).encode("utf-8"), "ROT13"))
+            decoded_to = end
     position, run, run_at = 0, [], 0
-    for number, line in enumerate(text.split("\n") + [""]):
-        turned = _rot13(line)
-        if number not in hinted and len(line) >= 40 and _english(turned) >= 4 and _english(turned) > 2 * _english(line) + 1:
+    for number, line in enumerate(text.split("\n") + [""] if rot13 else ()):
+        turned = _rot13(line) if len(line) >= 40 and number not in hinted else ""
+        english = _english(turned) if turned else 0
+        if english >= 4 and english > 2 * _english(line) + 1:
             run_at = position if not run else run_at
             run.append(turned)
         elif run:  # consecutive ROT13 lines are decoded as one block
@@ -1022,7 +1458,7 @@ def _decode_candidates(raw):
         run = match.group(0)
         symbols = sorted(set(run))
         if len(symbols) == 2:
-            for zero, one in (symbols, symbols[::-1]):
+            for zero in symbols:
                 bits = "".join("0" if ch == zero else "1" for ch in run)
                 data = bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits) - 7, 8))
                 out.append((match.start(), data, "zero-width bits"))
@@ -1038,11 +1474,58 @@ def _decode_candidates(raw):
     return decoded
 
 
+def decoded_runs(raw, depth=MAX_DECODE_DEPTH, budget=None):
+    """(runs, limit): the text hidden in encoded runs of raw, and in encoded runs of that text down to
+    `depth` levels (base64 of hex of ...), as [(offset in raw, decoded, encoding)]; outer runs first, and
+    the same text once. At most `budget` characters are decoded in all (default: twice raw's length plus
+    64 KiB, more than one level of every decoder gives). limit: None, or why something was left undecoded
+    (too deep, over the budget) - a document built to exhaust the decoder is itself suspect."""
+    budget = 2 * len(raw) + 65536 if budget is None else budget
+    runs, seen = [], set()
+    level = [(0, raw, "")]
+    for level_number in range(depth + 1):
+        inner = []
+        for offset, text, outer in level:
+            for at, value, encoding in _decode_once(text, rot13=not outer.startswith("ROT13")):
+                if level_number == depth:
+                    return runs, "encoded text nested more than %d levels deep" % depth
+                if value in seen:
+                    continue
+                budget -= len(value)
+                if budget < 0:
+                    return runs, "more encoded text than the scanner decodes"
+                seen.add(value)
+                where = offset + at if not outer else offset  # inside a decoded run: the run's place in raw
+                label = "%s in %s" % (encoding, outer) if outer else encoding
+                runs.append((where, value, label))
+                inner.append((where, value, label))
+        if not inner:
+            break
+        level = inner
+    return runs, None
+
+
+def _in_flag(flags, index):
+    """Whether text[index] is inside one of flags (FLAG_TAGS spans in order, not overlapping)."""
+    at = bisect.bisect_right(flags, (index, float("inf"))) - 1
+    return at >= 0 and flags[at][0] <= index < flags[at][1]
+
+
 def _tag_smuggled(text):
-    """ASCII carried by Unicode tag characters, outside complete subdivision flags (🏴 + gbeng + cancel)."""
-    text = FLAG_TAGS.sub("", text)
-    chars = [chr(ord(ch) - TAG_RANGE[0]) for ch in text if TAG_RANGE[0] + 0x20 <= ord(ch) <= TAG_RANGE[0] + 0x7E]
-    return "".join(chars)
+    """(offset, ASCII): what Unicode tag characters outside complete subdivision flags (🏴 + gbeng + cancel)
+    carry, and where the first of them is; (None, "") for none."""
+    flags = [match.span() for match in FLAG_TAGS.finditer(text)]
+    tags = [match.start() for match in TAG_CHAR.finditer(text) if not _in_flag(flags, match.start())]
+    ascii_chars = "".join(chr(ord(text[index]) - TAG_RANGE[0]) for index in tags
+                          if 0x20 <= ord(text[index]) - TAG_RANGE[0] <= 0x7E)
+    return (tags[0] if ascii_chars else None), ascii_chars
+
+
+def directs_ai(directive, text):
+    """Whether HIDDEN_DIRECTIVE or ENCODED_DIRECTIVE is in text (folded, runs of blanks as one: with
+    "[^.!?\\n]{0,20}[:,]?[ \\t]*[^.!?\\n]{0,60}" between the words, as before, a comment of "ai ai ai ..."
+    backtracked 2 400 ways from each "ai", five seconds for 20 KB)."""
+    return directive.search(re.sub(r"[ \t]+", " ", fold(text))) is not None
 
 
 def _external(url):
@@ -1050,8 +1533,9 @@ def _external(url):
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def scan_document(text, kind, rules):
-    """Findings of one document's text (kind: text, markdown, html, pdf, docx)."""
+def scan_document(text, kind, rules, decode=True):
+    """Findings of one document's text (kind: text, markdown, html, pdf, docx). decode=False leaves out the
+    decoding of encoded runs (base64, hex, percent-encoding, ROT13, ...) and the scan of what they hide."""
     findings = []
 
     def add(rule, severity, offset, piece, rationale, channel):
@@ -1063,25 +1547,25 @@ def scan_document(text, kind, rules):
     if kind == "html":
         parser = HtmlText()
         try:
-            parser.feed(text)
-            parser.close()
+            parser.read(text)
         except Exception:  # pylint: disable=broad-except
             pass
         visible = html.unescape("".join(parser.visible))
         hidden_parts += [("hidden-element", part) for part in parser.hidden if part.strip()]
         hidden_parts += [("attribute", part) for part in parser.attributes if part.strip()]
-    for match in HTML_COMMENT.finditer(text):
-        hidden_parts.append(("comment", match.group(1)))
+    comments = html_comments(text)
+    hidden_parts += [("comment", body) for _start, _end, body in comments]
+    links = md_links(text)
     if kind in ("markdown", "text"):
         for match in MD_REF_COMMENT.finditer(text):
             hidden_parts.append(("comment", match.group(2)))
-        visible = HTML_COMMENT.sub(" ", visible)
+        visible = _replace_spans(visible, [(start, end, " ") for start, end, _body in comments])
         # Markdown image alt text and link titles are read by models, seldom by people.
-        for match in MD_LINK.finditer(text):
-            if match.group(1) and match.group(2).strip():
-                hidden_parts.append(("attribute", match.group(2)))
-            if match.group(4):
-                hidden_parts.append(("attribute", match.group(4)))
+        for _start, _end, image, label, _target, title in links:
+            if image and label.strip():
+                hidden_parts.append(("attribute", label))
+            if title:
+                hidden_parts.append(("attribute", title))
 
     human = human_audience(visible)
     findings += scan_text(visible, rules, "text", audience=human)
@@ -1094,8 +1578,8 @@ def scan_document(text, kind, rules):
                 continue
             known.add(finding["rule"])
             finding["rule"] = "split-%s:%s" % (channel, finding["rule"])
-            finding["rationale"] = "Read across %s: %s" % ({"table": "table cells", "list": "list items",
-                                                             "lines": "short lines"}[channel], finding["rationale"])
+            across = {"table": "table cells", "list": "list items", "lines": "short lines"}[channel]
+            finding["rationale"] = "Read across %s: %s" % (across, finding["rationale"])
             finding["offset"] = offset
             findings.append(finding)
 
@@ -1108,8 +1592,7 @@ def scan_document(text, kind, rules):
             finding["severity"] = "high"
             finding["offset"] = max(0, text.find(part[:40]))
             findings.append(finding)
-        directive = HIDDEN_DIRECTIVE.search(fold(part))
-        if not hits and directive and channel != "attribute":
+        if not hits and channel != "attribute" and directs_ai(HIDDEN_DIRECTIVE, part):
             add("hidden-%s:directive" % channel, "high", max(0, text.find(part[:40])), part,
                 "Hidden text that directs a model.", channel)
     hidden_text = " ".join(part for channel, part in hidden_parts if channel == "hidden-element")
@@ -1119,33 +1602,29 @@ def scan_document(text, kind, rules):
 
     # Invisible and direction-changing characters (emoji joiners, flags and joiners inside Persian or
     # Indic words are spelling).
-    smuggled = _tag_smuggled(text)
+    offset, smuggled = _tag_smuggled(text)
     if smuggled:
-        stripped = FLAG_TAGS.sub("", text)
-        offset = next(i for i, ch in enumerate(stripped) if TAG_RANGE[0] <= ord(ch) <= TAG_RANGE[1])
         add("hidden-unicode-tags", "high", offset, smuggled,
             "Unicode tag characters carry invisible ASCII (ASCII smuggling).", "unicode-tags")
-    invisible = [i for i, ch in enumerate(text) if ch in ZERO_WIDTH and not _legit_invisible(text, i)]
+    invisible = [match.start() for match in ZERO_WIDTH_CHAR.finditer(text) if not _legit_invisible(text, match.start())]
     if invisible:
         add("hidden-zero-width", "medium" if len(invisible) >= 3 else "low", invisible[0],
             text[max(0, invisible[0] - 30):invisible[0] + 60],
             "%d zero-width characters: hidden separators or smuggled text." % len(invisible), "zero-width")
-    overrides = [i for i, ch in enumerate(text) if ch in BIDI_OVERRIDES]
-    if overrides:
-        add("hidden-bidi-override", "high", overrides[0], text[max(0, overrides[0] - 30):overrides[0] + 60],
+    override = BIDI_OVERRIDE_CHAR.search(text)
+    if override:
+        add("hidden-bidi-override", "high", override.start(), text[max(0, override.start() - 30):override.start() + 60],
             "Bidi override characters make the shown order differ from the read order (Trojan Source).", "bidi")
 
     # Exfiltration lures: links and images that carry data to another host.
-    for match in MD_LINK.finditer(text):
-        url = match.group(3)
+    for start, end, image, _label, url, _title in links:
         query = unquote(urlsplit(url).query) if _external(url) else ""
-        if query and (PLACEHOLDER.search(query) or match.group(1) and DATA_WORDS.search(query)):
-            add("exfil-markdown-%s" % ("image" if match.group(1) else "link"),
-                "high" if match.group(1) else "medium", match.start(), match.group(0),
-                "An external %s whose query carries data or placeholders for it." % (
-                    "image (fetched without a click)" if match.group(1) else "link"), "markdown")
+        if query and (PLACEHOLDER.search(query) or image and DATA_WORDS.search(query)):
+            add("exfil-markdown-%s" % ("image" if image else "link"), "high" if image else "medium", start,
+                text[start:end], "An external %s whose query carries data or placeholders for it." % (
+                    "image (fetched without a click)" if image else "link"), "markdown")
     if kind == "html":
-        for match in re.finditer(r"<img\b[^>]*\bsrc\s*=\s*[\"']?([^\"'\s>]+)", text, re.I):
+        for match in img_sources(text):
             url = html.unescape(match.group(1))
             query = unquote(urlsplit(url).query) if _external(url) else ""
             if query and (PLACEHOLDER.search(query) or DATA_WORDS.search(query)):
@@ -1153,16 +1632,21 @@ def scan_document(text, kind, rules):
                     "An external image whose query carries data or placeholders for it.", "html")
 
     # Encoded payloads that decode to instructions.
-    reported = set()
-    for offset, decoded, encoding in _decode_candidates(text):
-        hits = [hit["rule"] for hit in scan_text(decoded, rules, "encoded", weigh=False, cues=True)
-                if not hit.get("negated") and hit["severity"] != "low"]
-        if not hits and ENCODED_DIRECTIVE.search(fold(decoded)):
-            hits = ["directive"]
-        if hits and hits[0] not in reported:
-            reported.add(hits[0])
-            add("encoded-instructions:" + hits[0], "high", offset, decoded,
-                "A %s block that decodes to instructions." % encoding, "encoded")
+    if decode:
+        runs, limit = decoded_runs(text)
+        reported = set()
+        for offset, decoded, encoding in runs:
+            hits = [hit["rule"] for hit in scan_text(decoded, rules, "encoded", weigh=False, cues=True)
+                    if not hit.get("negated") and hit["severity"] != "low"]
+            if not hits and directs_ai(ENCODED_DIRECTIVE, decoded):
+                hits = ["directive"]
+            if hits and hits[0] not in reported:
+                reported.add(hits[0])
+                add("encoded-instructions:" + hits[0], "high", offset, decoded,
+                    "A %s block that decodes to instructions." % encoding, "encoded")
+        if limit:
+            add("encoded-limit", "medium", runs[-1][0] if runs else 0, runs[-1][1] if runs else "",
+                "Not all of it was decoded: %s." % limit, "encoded")
     for finding in findings:
         finding.pop("span", None)
         finding.pop("negated", None)
@@ -1239,23 +1723,22 @@ def scan_paths(paths, rules, fail_on="medium"):
 def sanitize(text, kind, findings, fail_on):
     """A cleaned copy: hidden text and flagged spans removed (HTML: the visible text only)."""
     if kind == "html":
-        parser = HtmlText()
-        parser.feed(text)
-        text = html.unescape("".join(parser.visible))
-    text = HTML_COMMENT.sub("", text)
+        text = html.unescape("".join(HtmlText().read(text).visible))
+    text = _replace_spans(text, [(start, end, "") for start, end, _body in html_comments(text)])
     text = MD_REF_COMMENT.sub("", text)
     # Hidden characters go; emoji joiners, flags and joiners inside Persian or Indic words stay.
     flags = [match.span() for match in FLAG_TAGS.finditer(text)]
-    text = "".join(ch for index, ch in enumerate(text)
-                   if not (ch in ZERO_WIDTH and not _legit_invisible(text, index) or ch in BIDI_OVERRIDES + BIDI_OTHER
-                           or TAG_RANGE[0] <= ord(ch) <= TAG_RANGE[1] and not any(a <= index < b for a, b in flags)))
-    text = unicodedata.normalize("NFKC", re.sub(r"[^\W\d_]+", lambda match: _unconfuse(match.group(0)), text))
+    text = HIDDEN_CHAR.sub(lambda match: match.group(0) if (
+        match.group(0) in ZERO_WIDTH and _legit_invisible(text, match.start())
+        or TAG_CHAR.match(match.group(0)) and _in_flag(flags, match.start())) else "", text)
+    text = unicodedata.normalize("NFKC", CONFUSABLE_WORD.sub(lambda match: _unconfuse(match.group(0)), text))
     for finding in flagged(findings, fail_on):
         piece = finding["snippet"]
         if finding["channel"] == "text" and piece and piece in text:
             text = text.replace(piece, "[removed by llmsec rag_ingest_guard: %s]" % finding["rule"])
-    text = MD_LINK.sub(lambda m: m.group(0) if not (_external(m.group(3)) and urlsplit(m.group(3)).query)
-                       else "[%s](removed link)" % m.group(2), text)
+    text = _replace_spans(text, [(start, end, "[%s](removed link)" % label)
+                                 for start, end, _image, label, url, _title in md_links(text)
+                                 if _external(url) and urlsplit(url).query])
     return text
 
 
