@@ -1754,7 +1754,7 @@ def apply_action(result, action, output_dir=None, quarantine_dir=None, fail_on="
             if not check_mode:
                 kind, text = read_document(path)
                 os.makedirs(output_dir, exist_ok=True)
-                with open(dest, "w", encoding="utf-8") as handle:
+                with open(dest, "w", encoding="utf-8", errors="replace") as handle:
                     handle.write(sanitize(text, kind, result["documents"][path], fail_on))
         elif action == "quarantine":
             dest = free_name(os.path.join(quarantine_dir, base))
