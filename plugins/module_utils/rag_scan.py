@@ -1578,8 +1578,8 @@ def scan_document(text, kind, rules, decode=True):
                 continue
             known.add(finding["rule"])
             finding["rule"] = "split-%s:%s" % (channel, finding["rule"])
-            across = {"table": "table cells", "list": "list items", "lines": "short lines"}[channel]
-            finding["rationale"] = "Read across %s: %s" % (across, finding["rationale"])
+            where = {"table": "table cells", "list": "list items", "lines": "short lines"}[channel]
+            finding["rationale"] = "Read across %s: %s" % (where, finding["rationale"])
             finding["offset"] = offset
             findings.append(finding)
 

@@ -1,12 +1,14 @@
 """Benchmark: the RAG document scanner (rag_scan) with and without the decoding of encoded runs, against
-main's scanner (before the rules that generalise), on the corpus and on a generated mixed set.
+the scanner before #25 (the rules that generalise), on the corpus and on a generated mixed set.
 
-    python3 tests/bench/rag_scan.py [--mb 100] [--dir /var/tmp] [--seed 25]   (needs PyYAML: make bench uses .venv)
+    python3 tests/bench/rag_scan.py [--mb 100] [--dir /var/tmp] [--seed 25] [--baseline REV]
+    (needs PyYAML: make bench uses .venv)
 
 Three scanners read the same files the way the rag_ingest_guard inbox does (read_document, then
 scan_document with the default rules and fail_on medium): this tree's with decode=False, this tree's
-with decoding (the default), and main's (git show main:plugins/module_utils/rag_scan.py and rag_rules.py,
-loaded from a temporary directory; it has no decode switch and always decodes). The inputs: the corpus
+with decoding (the default), and the baseline's (git show REV:plugins/module_utils/rag_scan.py and
+rag_rules.py, loaded from a temporary directory; default REV: main's last commit before #25, which
+has no decode switch and always decodes). The inputs: the corpus
 (tests/data/rag_corpus, the tuning set, and tests/data/rag_heldout), with each scanner's detection and
 false positives; and --mb of generated documents (seeded, so the same on every run): corpus documents
 cut up and mixed with filler prose, German, Spanish, French, Chinese and Russian text, markdown and
@@ -23,6 +25,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -151,12 +154,16 @@ def generate(directory, megabytes, seed):
     return paths
 
 
-def main_scanner(directory):
-    """main's rag_scan.py and rag_rules.py in directory (None when there is no main branch)."""
+# main before #25 (the commit 099ce42 "WIP #25 item 1" came on): main has the rules that generalise since.
+BEFORE_25 = "3341127"
+
+
+def baseline_scanner(directory, revision):
+    """rag_scan.py and rag_rules.py of a revision in directory (None when git does not know it)."""
     os.makedirs(directory)
     for name in ("rag_scan.py", "rag_rules.py"):
-        out = subprocess.run(["git", "-C", ROOT, "show", "main:plugins/module_utils/" + name], capture_output=True,
-                             check=False)
+        out = subprocess.run(["git", "-C", ROOT, "show", "%s:plugins/module_utils/%s" % (revision, name)],
+                             capture_output=True, check=False)
         if out.returncode:
             return None
         with open(os.path.join(directory, name), "wb") as handle:
@@ -189,15 +196,18 @@ def main():
     parser.add_argument("--mb", type=float, default=100, help="size of the generated set (MB)")
     parser.add_argument("--dir", default=os.environ.get("LLMSEC_BENCH_DIR", "/var/tmp"))
     parser.add_argument("--seed", type=int, default=25)
+    parser.add_argument("--baseline", default=BEFORE_25, help="the revision to compare with (default: before #25)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(1))  # the temporary directory goes too
     tmp = tempfile.mkdtemp(prefix="llmsec-rag-scan-bench-", dir=args.dir)
     try:
         scanners = [("this tree, decode=False", UTILS, "0"), ("this tree, decoding", UTILS, "1")]
-        main_dir = main_scanner(os.path.join(tmp, "main"))
-        if main_dir:
-            scanners.append(("main (before #25)", main_dir, "-"))
+        baseline = baseline_scanner(os.path.join(tmp, "baseline"), args.baseline)
+        label = "before #25 (%s)" % args.baseline if args.baseline == BEFORE_25 else args.baseline
+        if baseline:
+            scanners.append((label[:24], baseline, "-"))
         else:
-            print("no main branch here: main's scanner is left out")
+            print("git does not know %s here: the baseline is left out" % args.baseline)
         os.makedirs(os.path.join(tmp, "generated"))
         print("generating %.0f MB of documents in %s (seed %d) ..." % (args.mb, tmp, args.seed))
         generated = generate(os.path.join(tmp, "generated"), args.mb, args.seed)
