@@ -153,7 +153,8 @@ DEFAULT_RULES = r"""
     description of what the assistant does, as in a FAQ answer).
   pattern: |-
     (^|[.!?:;,]\s*|\b(please|must|should|shall|will|always|now|first|then|and|also|kindly|is to|are to|needs to|has to|
-    have to|(configured|set up|designed|programmed|supposed|meant|expected|instructed|required|built) to)\s+|\b(assistants?|ai|models?|bots?|chatbots?|agents?|llms?|copilots?|gpt|it)\s+(always\s+|then\s+|also\s+|first\s+)?)
+    have to|(configured|set up|designed|programmed|supposed|meant|expected|instructed|required|built) to)\s+|
+    \b(assistants?|ai|models?|bots?|chatbots?|agents?|llms?|copilots?|gpt|it)\s+(always\s+|then\s+|also\s+|first\s+)?)
     (reveal\w*|print\w*|output\w*|repeat\w*|recit\w*|show\w*|leak\w*|disclos\w*|dump\w*|display\w*|shar(e|es|ing)|expos\w*|
     lists?|listing|include\w*|append\w*|paste\w*|echo\w*|quot(e|es|ing)|spell\w* out|write\w* out|tell me|give me|send\w*|
     provid\w*)\b[^.!?\n]{0,40}?\b(your|its|the|all|any|their|full|entire|complete|whole|exact)\b[^.!?\n]{0,25}?

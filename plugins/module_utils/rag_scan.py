@@ -1094,8 +1094,8 @@ def scan_document(text, kind, rules):
                 continue
             known.add(finding["rule"])
             finding["rule"] = "split-%s:%s" % (channel, finding["rule"])
-            finding["rationale"] = "Read across %s: %s" % ({"table": "table cells", "list": "list items",
-                                                             "lines": "short lines"}[channel], finding["rationale"])
+            where = {"table": "table cells", "list": "list items", "lines": "short lines"}[channel]
+            finding["rationale"] = "Read across %s: %s" % (where, finding["rationale"])
             finding["offset"] = offset
             findings.append(finding)
 

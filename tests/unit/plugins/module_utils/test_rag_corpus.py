@@ -43,7 +43,8 @@ def rates():
 
 def test_detection_and_false_positive_rates():
     out = rates()
-    (mal_total, mal_flagged, missed, _), (ben_total, ben_flagged, false_positives, _) = out["malicious"], out["benign"]
+    (mal_total, mal_flagged, missed, _mal_new), (ben_total, ben_flagged, false_positives, _ben_new) = (
+        out["malicious"], out["benign"])
     detection = 100.0 * mal_flagged / mal_total
     false_positive = 100.0 * ben_flagged / ben_total
     print("\nrag corpus: detection %.1f%% (%d/%d), false positives %.1f%% (%d/%d); missed %s; false positives %s"
