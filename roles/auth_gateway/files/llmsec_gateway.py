@@ -595,9 +595,10 @@ class Gateway:
         if wait:
             self.metrics.rate_limited.labels("tokens").inc()
             raise _Limited("tokens", wait)
-        record["prompt_hmacs"] = [gp.hmac_hex(self.settings.audit_key, text) for text in gp.prompt_texts(body)]
+        texts = gp.prompt_texts(body)
+        record["prompt_hmacs"] = [gp.hmac_hex(self.settings.audit_key, text) for text in texts]
         guard = self.settings.guard if path in gp.GUARD_ROUTES else None
-        prompt = "\n\n".join(gp.prompt_texts(body)) if guard else ""
+        prompt = "\n\n".join(texts) if guard else ""
         # Before any slot or reservation: a blocked request costs the user nothing.
         if guard and "prompt" in guard["screen"] and prompt:
             await self.screen("prompt", prompt, None, claims, record)
@@ -784,7 +785,8 @@ class ResponseGuard:
             return None
         text = "".join(meter.unscreened)
         meter.unscreened = []
-        answer, self.tail = self.tail + text, (self.tail + text)[-self.OVERLAP:]
+        answer = self.tail + text
+        self.tail = answer[-self.OVERLAP:]
         try:
             await self.gateway.screen("response", self.prompt, answer, self.claims, self.record)
         except gp.Denied as denied:

@@ -28,11 +28,13 @@ from ansible_collections.llmsec.hardening.plugins.module_utils import rag_scan
 CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "data", "rag_corpus")
 
 
-def rates():
+def rates(corpus=CORPUS):
+    """{kind: (scanned, flagged, names of the wrongly judged, all names)} for a corpus's malicious and benign
+    documents (test_rag_heldout.py uses it for the held-out corpus)."""
     rules = rag_scan.load_rules()
     out = {}
     for kind in ("malicious", "benign"):
-        result = rag_scan.scan_paths([os.path.join(CORPUS, kind)], rules, fail_on="medium")
+        result = rag_scan.scan_paths([os.path.join(corpus, kind)], rules, fail_on="medium")
         assert result["skipped"] == []
         out[kind] = (result["scanned"], len(result["flagged"]), sorted(
             os.path.basename(path) for path in result["documents"]
@@ -43,8 +45,8 @@ def rates():
 
 def test_detection_and_false_positive_rates():
     out = rates()
-    mal_total, mal_flagged, missed = out["malicious"][:3]
-    ben_total, ben_flagged, false_positives = out["benign"][:3]
+    (mal_total, mal_flagged, missed, _mal_new), (ben_total, ben_flagged, false_positives, _ben_new) = (
+        out["malicious"], out["benign"])
     detection = 100.0 * mal_flagged / mal_total
     false_positive = 100.0 * ben_flagged / ben_total
     print("\nrag corpus: detection %.1f%% (%d/%d), false positives %.1f%% (%d/%d); missed %s; false positives %s"
