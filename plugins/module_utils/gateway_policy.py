@@ -655,7 +655,7 @@ def parse_guard(guard, upstream):
         return None
     settings = dict(GUARD_DEFAULTS, **{key: value for key, value in guard.items() if value is not None})
     settings["url"] = upstream
-    errors = ["auth_gateway_guard_%s" % error for error in guard_model.validate(settings)]
+    errors = guard_model.validate(settings, "auth_gateway_guard_")
     screen = settings["screen"]
     if not isinstance(screen, list) or not screen or set(screen) - set(GUARD_DIRECTIONS):
         errors.append("auth_gateway_guard_screen must list prompt, response or both, got %r" % (screen,))

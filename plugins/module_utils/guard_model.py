@@ -59,22 +59,26 @@ class GuardError(Exception):
     """The guard could not give a verdict (unreachable, timeout, HTTP error, an answer it does not speak)."""
 
 
-def validate(settings):
-    """Errors in guard settings, one message each naming the setting (empty when they are good)."""
+def validate(settings, prefix="", model_name=None):
+    """Errors in guard settings, one message each naming the setting as the caller's variable: prefix + key
+    (model_name for the model when given); empty when they are good."""
+    def name(key):
+        return model_name if key == "model" and model_name else prefix + key
+
     errors = []
     if settings.get("protocol") not in PROTOCOLS:
-        errors.append("protocol must be one of %s, got %r" % (", ".join(PROTOCOLS), settings.get("protocol")))
+        errors.append("%s must be one of %s, got %r" % (name("protocol"), ", ".join(PROTOCOLS), settings.get("protocol")))
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._/:-]{0,199}$", str(settings.get("model") or "")):
-        errors.append("model must name the guard model served by Ollama, got %r" % settings.get("model"))
+        errors.append("%s must name the guard model served by Ollama, got %r" % (name("model"), settings.get("model")))
     if settings.get("protocol") == "granite_guardian" and settings.get("risk") not in GRANITE_RISKS:
-        errors.append("risk must be one of Granite Guardian's risks (%s), got %r"
-                      % (", ".join(GRANITE_RISKS), settings.get("risk")))
+        errors.append("%s must be one of Granite Guardian's risks (%s), got %r"
+                      % (name("risk"), ", ".join(GRANITE_RISKS), settings.get("risk")))
     unknown = [code for code in settings.get("block_categories") or [] if code not in LLAMA_GUARD_CATEGORIES]
     if unknown:
-        errors.append("block_categories must be Llama Guard 3 codes S1..S14, got %s" % ", ".join(map(str, unknown)))
+        errors.append("%s must be Llama Guard 3 codes S1..S14, got %s" % (name("block_categories"), ", ".join(map(str, unknown))))
     for key, low in (("timeout", 1), ("chunk_chars", 500), ("max_chunks", 1)):
-        if not isinstance(settings.get(key), (int, float)) or settings.get(key) < low:
-            errors.append("%s must be a number of at least %d, got %r" % (key, low, settings.get(key)))
+        if not isinstance(settings.get(key), (int, float)) or isinstance(settings.get(key), bool) or settings.get(key) < low:
+            errors.append("%s must be a number of at least %d, got %r" % (name(key), low, settings.get(key)))
     return errors
 
 

@@ -175,7 +175,7 @@ BAD_INPUT = [
     ({"rag_ingest_guard_qdrant_tenants": [{"name": "../etc", "access": "r"}]}, "rag_ingest_guard_qdrant_tenants"),
     ({"rag_ingest_guard_qdrant_host": "0.0.0.0"}, "service.host must be a loopback address"),
     ({"rag_ingest_guard_qdrant_read_only_api_key": "short"}, "read_only_api_key must be at least 32"),
-    ({"rag_ingest_guard_model": "missing-guard:1b"},
+    ({"rag_ingest_guard_model": "missing-guard:1b", "rag_ingest_guard_model_user": "llmsec-rag-guard-new"},
      "rag_ingest_guard_model: the guard model missing-guard:1b is not on this host's Ollama"),
     ({"rag_ingest_guard_model_url": "http://10.0.0.5:11434"}, "rag_ingest_guard_model_url must be Ollama on loopback"),
     ({"rag_ingest_guard_model_risk": "bogus"}, "rag_ingest_guard_model_risk must be one of Granite Guardian's risks"),
@@ -186,7 +186,9 @@ BAD_INPUT = [
 def bad_input(host):
     """Every refusal case in one Ansible run, with the rules, the inbox settings and Qdrant's file around it."""
     files = "sha256sum /etc/llmsec/rag-rules.yml /etc/llmsec/rag-inbox.json /etc/qdrant/llmsec.yaml"
-    return Refusals(host, BAD_INPUT, lambda: host.check_output(files))
+    # A stage user created for a guard that turns out not to be served is removed again.
+    users = "getent passwd llmsec-rag-guard-new || echo no llmsec-rag-guard-new"
+    return Refusals(host, BAD_INPUT, lambda: host.check_output(files) + host.check_output(users))
 
 
 @pytest.mark.parametrize("extra, message", BAD_INPUT)

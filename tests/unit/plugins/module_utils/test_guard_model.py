@@ -6,7 +6,6 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import yaml
 
 from ansible_collections.llmsec.hardening.plugins.module_utils import guard_model as g
 
@@ -155,9 +154,11 @@ def test_settings_errors_name_the_setting():
     assert g.validate(dict(SETTINGS["granite_guardian"], risk="nope"))[0].startswith("risk")
 
 
-def test_the_role_knows_the_same_granite_risks():
-    with open(os.path.join(ROOT, "roles", "rag_ingest_guard", "vars", "main.yml"), encoding="utf-8") as handle:
-        assert tuple(yaml.safe_load(handle)["__rag_ingest_guard_granite_risks"]) == g.GRANITE_RISKS
+def test_errors_name_the_callers_variables():
+    bad = dict(SETTINGS["granite_guardian"], model="", risk="nope", timeout=True)
+    assert [error.split(" ")[0] for error in g.validate(bad, "rag_ingest_guard_model_", "rag_ingest_guard_model")] == [
+        "rag_ingest_guard_model", "rag_ingest_guard_model_risk", "rag_ingest_guard_model_timeout"]
+    assert g.validate(dict(bad, model="x"), "auth_gateway_guard_")[0].startswith("auth_gateway_guard_risk must be one of")
 
 
 class Ollama(BaseHTTPRequestHandler):
