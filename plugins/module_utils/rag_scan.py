@@ -1739,7 +1739,8 @@ def sanitize(text, kind, findings, fail_on):
     text = _replace_spans(text, [(start, end, "[%s](removed link)" % label)
                                  for start, end, _image, label, url, _title in md_links(text)
                                  if _external(url) and urlsplit(url).query])
-    return text
+    # A copy every writer can encode: half a surrogate pair (PDF text extraction hands some over) becomes "?".
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def apply_action(result, action, output_dir=None, quarantine_dir=None, fail_on="medium", check_mode=False):
@@ -1754,7 +1755,7 @@ def apply_action(result, action, output_dir=None, quarantine_dir=None, fail_on="
             if not check_mode:
                 kind, text = read_document(path)
                 os.makedirs(output_dir, exist_ok=True)
-                with open(dest, "w", encoding="utf-8", errors="replace") as handle:
+                with open(dest, "w", encoding="utf-8") as handle:
                     handle.write(sanitize(text, kind, result["documents"][path], fail_on))
         elif action == "quarantine":
             dest = free_name(os.path.join(quarantine_dir, base))
