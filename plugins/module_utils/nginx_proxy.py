@@ -128,6 +128,21 @@ def errors(s):
     bad = [origin for origin in s.get("cors_origins") or [] if not _ORIGIN.match(str(origin))]
     check(not bad, "cors_origins", "must hold exact origins like https://chat.example.com (no '*', no path); "
           "refused: %s" % bad)
+    ca = str(s.get("fleet_metrics_ca") or "")
+    if ca:
+        check("-----BEGIN CERTIFICATE-----" in ca and "PRIVATE KEY" not in ca, "fleet_metrics_ca",
+              "must be the fleet CA's certificate in PEM (monitoring_server's monitoring_server_fleet_ca), "
+              "nothing else")
+        check(s.get("auth") != "mtls", "fleet_metrics_ca",
+              "cannot be combined with nginx_tls_proxy_auth mtls yet (one client CA and its CRL per server); "
+              "use basic or jwt on fleet hosts the central Prometheus scrapes")
+        scrapers = s.get("fleet_metrics_scrapers")
+        check(isinstance(scrapers, list) and scrapers and all(_CLIENT.match(str(name)) for name in scrapers),
+              "fleet_metrics_scrapers", "must list the scrapers' certificate names (letters, digits, . _ -), got %r"
+              % (scrapers,))
+        for variable in ("fleet_metrics_node", "fleet_metrics_gateway"):
+            check(_UPSTREAM.match(str(s.get(variable, ""))), variable,
+                  "must be host:port on loopback, got %r" % s.get(variable))
     return refusals.messages
 
 

@@ -15,11 +15,15 @@ GOOD = {
     "client_max_body_size": "16m", "admin_client_max_body_size": "8g", "read_timeout": "600s",
     "client_timeout": "60s", "cert_days": 365, "cert_renew_days": 30, "hsts_max_age": 0,
     "cors_origins": ["https://chat.example.com"], "pki_dir": "/etc/llmsec/pki",
+    "fleet_metrics_ca": "", "fleet_metrics_scrapers": ["llmsec-fleet-scraper"], "fleet_metrics_node": "127.0.0.1:9100",
+    "fleet_metrics_gateway": "127.0.0.1:9470",
 }
+CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 
 def test_sound_settings_pass():
     assert nginx_proxy.errors(GOOD) == []
+    assert nginx_proxy.errors(dict(GOOD, fleet_metrics_ca=CA)) == []
 
 
 @pytest.mark.parametrize("change, variable", [
@@ -51,6 +55,13 @@ def test_sound_settings_pass():
     ({"read_timeout": "ten minutes"}, "nginx_tls_proxy_read_timeout "),
     ({"cert_renew_days": 400}, "nginx_tls_proxy_cert_days "),
     ({"cors_origins": ["*"]}, "nginx_tls_proxy_cors_origins must hold"),
+    ({"fleet_metrics_ca": "not a certificate"}, "nginx_tls_proxy_fleet_metrics_ca must be the fleet CA"),
+    ({"fleet_metrics_ca": CA + "-----BEGIN PRIVATE KEY-----"}, "nginx_tls_proxy_fleet_metrics_ca must be the fleet CA"),
+    ({"fleet_metrics_ca": CA, "auth": "mtls", "mtls_clients": [{"name": "ops"}]},
+     "nginx_tls_proxy_fleet_metrics_ca cannot be combined with nginx_tls_proxy_auth mtls"),
+    ({"fleet_metrics_ca": CA, "fleet_metrics_scrapers": []}, "nginx_tls_proxy_fleet_metrics_scrapers "),
+    ({"fleet_metrics_ca": CA, "fleet_metrics_scrapers": ['x" 1; "SUCCESS CN=evil']}, "nginx_tls_proxy_fleet_metrics_scrapers "),
+    ({"fleet_metrics_ca": CA, "fleet_metrics_node": "0.0.0.0"}, "nginx_tls_proxy_fleet_metrics_node "),
 ])
 def test_each_broken_rule_names_its_variable(change, variable):
     errors = nginx_proxy.errors(dict(GOOD, **change))
