@@ -107,12 +107,25 @@ def test_the_metrics_paths_answer_only_the_central_scraper(attacker, central, se
 
 # --- alerts that reach a person ------------------------------------------------------------------
 
-def test_a_flipped_byte_reaches_the_webhook_naming_host_and_model_then_resolves():
+def firing(central, alertname, instance):
+    query = 'ALERTS{alertname="%s",instance="%s",alertstate="firing"}' % (alertname, instance)
+    return api(central, 9090, "/api/v1/query?query=" + query.replace('"', "%22").replace("{", "%7B").replace(
+        "}", "%7D").replace(",", "%2C"))["data"]["result"]
+
+
+def test_a_flipped_byte_reaches_the_webhook_naming_host_and_model_then_resolves(central):
     host = inventory_host(CONTAINER)
+    check = "systemctl reset-failed llmsec-model-integrity.service; systemctl start llmsec-model-integrity.service"
+    # From a passing check whose all-clear reached the webhook: the alert below is this test's. (Alertmanager
+    # does not repeat a firing alert it already sent unless it sent the resolved one in between.)
+    start = time.time()
+    already = firing(central, "LlmsecModelIntegrityFailed", CONTAINER)
+    assert host.run(check).rc == 0
+    if already:
+        wait_for_notification(start, "LlmsecModelIntegrityFailed", CONTAINER, status="resolved")
     blob = host.check_output("ls -S %s/blobs/sha256-* | head -1" % STORE[CONTAINER])
     backup = "/root/alert-flip-backup"
     host.check_output("cp -p %s %s" % (blob, backup))
-    check = "systemctl reset-failed llmsec-model-integrity.service; systemctl start llmsec-model-integrity.service"
     try:
         host.check_output(
             "python3 -c \"import os,sys; p=sys.argv[1]; s=os.stat(p); f=open(p,'r+b'); f.seek(s.st_size//2); "
