@@ -18,6 +18,8 @@ NATIVE, CONTAINER, OPEN, ATTACKER = "llmsec-fs-native", "llmsec-fs-container", "
 HARDENED = [NATIVE, CONTAINER]
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
 AUDIT_LOG = "/var/log/llmsec-gateway/audit.log"
+# The test fleet's audit HMAC key, vaulted in group_vars/all.yml (a test key: the vault password is the example's).
+AUDIT_KEY = b"5f1d8c0e2a7b4c9d8e3f6a1b0c2d4e6f8a9b7c5d3e1f0a2b4c6d8e0f1a3b5c7d"
 STORE = {NATIVE: "/usr/share/ollama/.ollama/models", CONTAINER: "/srv/ollama/models"}
 
 
@@ -188,8 +190,7 @@ def test_prompt_text_is_nowhere_in_the_logs(attacker, server):
                              {"model": "tiny:1b", "prompt": prompt, "stream": False})
     assert status == 200
     host = inventory_host(server)
-    with open(os.path.join(EPHEMERAL, "jwt", "audit.key"), "rb") as handle:
-        digest = hmac.new(handle.read().strip(), prompt.encode(), hashlib.sha256).hexdigest()
+    digest = hmac.new(AUDIT_KEY, prompt.encode(), hashlib.sha256).hexdigest()
     # The request is on record, as an HMAC.
     assert host.run("grep -q %s %s" % (digest, AUDIT_LOG)).rc == 0
     # The text: in no log file (nginx, gateway, syslog), no journal entry, no container log.

@@ -152,6 +152,7 @@ class Settings:
             self.audit_log = config["audit_log"]
             self.audit_key = read_secret(config, config.get("audit_key_credential", "audit-hmac"))
             self.audit_key_id = config.get("audit_key_id", "1")
+            self.audit_journal = bool(config.get("audit_journal", False))
             self.trusted_proxies = set(config.get("trusted_proxies", ["127.0.0.1", "::1"]))
             self.guard = gp.parse_guard(config.get("guard"), self.upstream)
         except gp.PolicyError as exc:
@@ -204,8 +205,12 @@ class Metrics:
 # --------------------------------------------------------------------------
 
 class AuditLog:
-    def __init__(self, path):
+    """The audit log file; with journal, each record also goes to stdout, which systemd hands to the journal
+    (identifier llmsec-gateway), where a forwarder ships it off the host."""
+
+    def __init__(self, path, journal=False):
         self.path = path
+        self.journal = journal
         self.fd = None
         self.reopen()
 
@@ -216,7 +221,12 @@ class AuditLog:
             os.close(old)
 
     def write(self, line):
-        os.write(self.fd, line.encode("utf-8") + b"\n")
+        data = line.encode("utf-8") + b"\n"
+        os.write(self.fd, data)
+        if self.journal:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(1, view):]
 
     def search(self, needle, limit=100):
         matches = []
@@ -340,7 +350,7 @@ class Gateway:
         self.settings = settings
         self.window = change_window.Watcher(settings.change_window_file)
         self.metrics = Metrics()
-        self.audit = AuditLog(settings.audit_log)
+        self.audit = AuditLog(settings.audit_log, settings.audit_journal)
         self.request_buckets = ratelimit.KeyedBuckets(settings.requests, settings.request_window)
         self.token_buckets = ratelimit.KeyedBuckets(settings.token_budget, settings.token_window)
         self.gpu = asyncio.Semaphore(settings.max_concurrent)

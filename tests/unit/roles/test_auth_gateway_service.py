@@ -830,3 +830,15 @@ def test_bad_guard_settings_are_refused_by_name(env, change, message):
     config["upstream"] = "http://127.0.0.1:9"
     with pytest.raises(gw.ConfigError, match=message):
         gw.Settings(config)
+
+
+@pytest.mark.parametrize("journal", [False, True])
+def test_audit_records_go_to_the_journal_too_when_asked(tmp_path, capfd, journal):
+    """With audit_journal, each record is written to the file and, byte for byte, to stdout (the journal, where a
+    forwarder ships it); without, stdout stays empty."""
+    log = gw.AuditLog(str(tmp_path / "audit.log"), journal)
+    records = [gp.audit_record(request_id="r%d" % index, prompt_hmac="x" * 64) for index in range(3)]
+    for record in records:
+        log.write(record)
+    assert (tmp_path / "audit.log").read_text() == "".join(record + "\n" for record in records)
+    assert capfd.readouterr().out == ("".join(record + "\n" for record in records) if journal else "")
