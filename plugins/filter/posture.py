@@ -35,7 +35,12 @@ def posture_report(hostvars, hosts, generated_at):
     return posture.build_report(data, generated_at)
 
 
+def posture_report_from_prometheus(results, hosts, generated_at):
+    """The fleet report from the central Prometheus's answers ({query: result vector}) for these hosts."""
+    return posture.build_report(posture.hosts_from_metrics(list(hosts), _plain(results)), generated_at)
+
+
 class FilterModule(object):
     def filters(self):
-        return {"posture_report": posture_report, "posture_markdown": posture.to_markdown,
+        return {"posture_report": posture_report, "posture_report_from_prometheus": posture_report_from_prometheus, "posture_markdown": posture.to_markdown,
                 "posture_junit": posture.to_junit}

@@ -32,6 +32,51 @@ def model_findings(result):
     return found
 
 
+def hosts_from_metrics(hosts, results):
+    """build_report's input from the central Prometheus (monitoring_server) instead of visits to the hosts.
+
+    results: {query: [Prometheus instant-vector samples ({metric: {...}, value: [time, "v"]})]} for
+    up{job="node"}, llmsec_local_ai_findings, llmsec_local_ai_servers and llmsec_model_integrity_findings, as
+    the central Prometheus labels them (instance = the inventory name). A host the central Prometheus does not
+    hear from is not audited; what it reports is the last scan's counts, not the processes and paths a visit
+    finds (the report says so in each finding)."""
+    def samples(name):
+        out = {}
+        for sample in results.get(name) or []:
+            labels = sample.get("metric") or {}
+            try:
+                value = float(sample["value"][1])
+            except (KeyError, IndexError, TypeError, ValueError):
+                continue
+            out.setdefault(labels.get("instance"), []).append((labels, value))
+        return out
+
+    up, findings, servers, models = (samples(name) for name in (
+        "up", "llmsec_local_ai_findings", "llmsec_local_ai_servers", "llmsec_model_integrity_findings"))
+    data = []
+    for host in hosts:
+        if not any(value == 1 for _labels, value in up.get(host, [])):
+            data.append({"host": host, "reachable": False,
+                         "error": "the central Prometheus does not hear from it (down, or not a fleet host)"})
+            continue
+        found = []
+        for labels, value in findings.get(host, []):
+            if value > 0:
+                found.append({"kind": labels.get("kind"), "severity": labels.get("severity", "info"),
+                              "message": "%s: %d in the last scan (from the central Prometheus)" % (
+                                  labels.get("kind"), int(value)),
+                              "fix": "journalctl --namespace='*' -u llmsec-local-ai-scan on the host, or audit.yml "
+                                     "visiting it, names the processes and paths"})
+        listed = [{"kind": labels.get("kind"), "role": "server", "pid": "n/a", "listeners": [], "models": []}
+                  for labels, value in servers.get(host, []) for _index in range(int(value))]
+        model_counts = {labels.get("kind"): int(value) for labels, value in models.get(host, []) if value > 0}
+        data.append({"host": host, "reachable": True, "local_ai": {"servers": listed, "findings": found},
+                     "models": {kind: [{"model": "(%d, from the central Prometheus)" % count}]
+                                for kind, count in model_counts.items() if kind in MODEL_KINDS}
+                     if host in models else None})
+    return data
+
+
 def score(findings):
     return max(0, 100 - sum(WEIGHTS.get(item.get("severity"), 0) for item in findings))
 

@@ -3,16 +3,19 @@ their nginx, alerts reach the SOC's webhook (HTTPS, bearer token), a host that s
 alerts, and the metrics paths answer nobody but the central scraper."""
 
 import json
+import os
+import subprocess
 import time
 
 import pytest
 
-from scenario_helpers import (PKI, Refusals, call, install_ca_certificates, inventory_host, token)
+from scenario_helpers import EPHEMERAL, Refusals, call, install_ca_certificates, inventory_host, token
 
 NATIVE, CONTAINER, OPEN, ATTACKER = "llmsec-fs-native", "llmsec-fs-container", "llmsec-fs-open", "llmsec-fs-attacker"
 CENTRAL, HOOKS = "llmsec-fs-central", "llmsec-fs-hooks"
 HARDENED = [NATIVE, CONTAINER]
 STORE = {NATIVE: "/usr/share/ollama/.ollama/models", CONTAINER: "/srv/ollama/models"}
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
 # The issue's bound from a tampered blob to the webhook.
 ALERT_DEADLINE = 120
 
@@ -202,3 +205,43 @@ def bad_input(central):
 @pytest.mark.parametrize("extra, message", BAD_INPUT)
 def test_bad_input_is_refused_before_the_central_host_changes(bad_input, extra, message):
     bad_input.check(extra, message)
+
+
+# --- the audit from the central Prometheus -------------------------------------------------------------
+
+def test_audit_reads_the_fleet_from_the_central_prometheus():
+    """playbooks/audit.yml without visiting the hosts: the central Prometheus's last scans. The unhardened host
+    is not a fleet host (not scraped): reported as not audited, not as clean."""
+    report_dir = os.path.join(EPHEMERAL, "audit-from-prometheus")
+    subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(ROOT, "playbooks", "audit.yml"),
+         "-e", json.dumps({"llmsec_audit_hosts": "ollama_native:ollama_container:unmanaged",
+                           "llmsec_audit_source": "prometheus", "llmsec_audit_report_dir": report_dir})],
+        check=True, capture_output=True, text=True, env=os.environ, timeout=600)
+    with open(os.path.join(report_dir, "posture.json"), encoding="utf-8") as handle:
+        report = json.load(handle)
+    entries = {entry["host"]: entry for entry in report["hosts"]}
+    for server in HARDENED:
+        assert entries[server]["audited"] and entries[server]["findings"] == [], entries[server]
+        assert {item["kind"] for item in entries[server]["servers"]} == {"ollama"}, entries[server]
+    assert not entries[OPEN]["audited"] and "central Prometheus" in entries[OPEN]["error"]
+
+
+def test_what_a_fleet_host_costs_the_central_host(central):
+    """Figures for the README's arithmetic (printed, not asserted beyond sanity): series, samples and scrape time
+    per fleet host, the central Prometheus's memory and head series, what each host ships."""
+    def value(query):
+        result = api(central, 9090, "/api/v1/query?query=" + query.replace(" ", "%20").replace('"', "%22")
+                     .replace("{", "%7B").replace("}", "%7D").replace("=~", "%3D~").replace("|", "%7C")
+                     .replace("(", "%28").replace(")", "%29"))["data"]["result"]
+        return {sample["metric"].get("instance", ""): float(sample["value"][1]) for sample in result}
+
+    samples = value('sum by (instance) (scrape_samples_scraped{job=~"node|llmsec_gateway"})')
+    durations = value('sum by (instance) (scrape_duration_seconds{job=~"node|llmsec_gateway"})')
+    memory = value('process_resident_memory_bytes{job="prometheus"}')
+    head = value("prometheus_tsdb_head_series")
+    journals = central.check_output("du -sb /var/log/llmsec-fleet/journal/*.journal || true")
+    print("\nper fleet host: samples per scrape %s, scrape seconds %s; central Prometheus RSS %.0f MiB, head series "
+          "%d; shipped journals %s" % (samples, durations, list(memory.values())[0] / 2 ** 20,
+                                       list(head.values())[0], journals.replace("\n", "; ")))
+    assert all(count > 100 for count in samples.values()) and set(samples) == set(HARDENED)

@@ -72,3 +72,24 @@ def test_junit_marks_findings_as_failures():
 def test_empty_fleet():
     data = posture.build_report([], "t")
     assert data["summary"]["fleet_score"] == 100 and posture.to_markdown(data).startswith("# Local AI posture")
+
+
+def test_the_report_from_the_central_prometheus():
+    def sample(value, **labels):
+        return {"metric": labels, "value": [0, str(value)]}
+
+    results = {
+        "up": [sample(1, instance="ws-001", job="node"), sample(0, instance="ws-002", job="node")],
+        "llmsec_local_ai_findings": [sample(1, instance="ws-001", kind="nonloopback_listener", severity="high"),
+                                     sample(0, instance="ws-001", kind="debug_logging", severity="medium")],
+        "llmsec_local_ai_servers": [sample(2, instance="ws-001", kind="ollama")],
+        "llmsec_model_integrity_findings": [sample(1, instance="ws-001", kind="mismatched"),
+                                            sample(0, instance="ws-001", kind="missing")],
+    }
+    report = posture.build_report(posture.hosts_from_metrics(["ws-001", "ws-002", "ws-003"], results), "now")
+    first, second, third = report["hosts"]
+    assert [finding["kind"] for finding in first["findings"]] == ["nonloopback_listener", "model_mismatched"]
+    assert len(first["servers"]) == 2 and first["score"] == 40
+    assert not second["audited"] and not third["audited"]
+    assert report["summary"]["findings"]["high"] == 2 and report["summary"]["not_audited"] == 2
+    assert "ollama (pid n/a, no port)" in posture.to_markdown(report) and posture.to_junit(report)
