@@ -31,7 +31,7 @@ help:
 	@echo "make build      the collection tarball"
 	@echo "make packaging  install the tarball offline and check its docs, filters and EE definition"
 	@echo "make molecule SCENARIOS='ollama_bind'   run some scenarios only (all without SCENARIOS)"
-	@echo "make bench      benchmarks (BENCH_ARGS='--gib 8', FLEET_ARGS='--sizes 1,4', GATEWAY_ARGS='--streams 256', GUARD_ARGS='--windows 1,32', AUDIT_ARGS='--ops 5000', RAG_STAGE_ARGS='--guard-ms 0,50', RAG_SCAN_ARGS='--mb 20')"
+	@echo "make bench      benchmarks (BENCH_ARGS='--gib 8', FLEET_ARGS='--sizes 1,4', GATEWAY_ARGS='--streams 256', GUARD_ARGS='--windows 1,32', AUDIT_ARGS='--ops 5000', RAG_STAGE_ARGS='--guard-ms 0,50', RAG_SCAN_ARGS='--mb 20', FLEET_MON_ARGS='--hosts 0,100')"
 	@echo "make setup      the venv, the collection link, Docker, the package cache and the test images"
 	@echo "make clean      remove .build and what make demo left running"
 	@echo "make pkgcache   start the package cache the test hosts download through (apt-cacher-ng)"
@@ -106,6 +106,7 @@ bench: venv packages collection images
 	$(VENV)/bin/python tests/bench/ai_activity_audit/run.py $(AUDIT_ARGS)
 	python3 tests/bench/rag_model_stage.py $(RAG_STAGE_ARGS)
 	$(VENV)/bin/python tests/bench/rag_scan.py $(RAG_SCAN_ARGS)
+	$(VENV)/bin/python tests/bench/fleet_monitoring.py $(FLEET_MON_ARGS)
 
 demo: venv collection image-debian12
 	@tests/demo/demo.sh

@@ -123,7 +123,7 @@ def run(binary, hosts, minutes, interval, fleet_port, jobs):
     port = free_port()
     targets = [{"targets": ["127.0.0.1:%d" % fleet_port],
                 "labels": {"host": "fleet-%04d" % index, "shape": "native", "groups": "ollama_native,ollama_servers",
-                           "__metrics_path__": "/fleet-%04d/%s" % (index, job)}}
+                           "job": job, "__metrics_path__": "/fleet-%04d/%s" % (index, job)}}
                for job in jobs for index in range(hosts)]
     with open(os.path.join(workdir, "targets.json"), "w", encoding="utf-8") as handle:
         json.dump(targets, handle)
@@ -131,7 +131,8 @@ def run(binary, hosts, minutes, interval, fleet_port, jobs):
         json.dump({"global": {"scrape_interval": interval, "evaluation_interval": interval},
                    "scrape_configs": [
                        {"job_name": "prometheus", "static_configs": [{"targets": ["127.0.0.1:%d" % port]}]},
-                       {"job_name": "fleet", "file_sd_configs": [{"files": [os.path.join(workdir, "targets.json")]}],
+                       {"job_name": "fleet", "honor_labels": False,
+                        "file_sd_configs": [{"files": [os.path.join(workdir, "targets.json")]}],
                         "relabel_configs": [{"source_labels": ["host"], "target_label": "instance"}]}]}, handle)
     process = subprocess.Popen([binary, "--config.file=" + os.path.join(workdir, "prometheus.yml"),
                                 "--storage.tsdb.path=" + os.path.join(workdir, "data"),
@@ -140,10 +141,10 @@ def run(binary, hosts, minutes, interval, fleet_port, jobs):
     try:
         time.sleep(minutes * 60)
         figures = {
-            "head_series": query(port, "prometheus_tsdb_head_series"),
-            "heap_mib": query(port, "go_memstats_heap_inuse_bytes") / 2 ** 20,
-            "scrape_seconds": (query(port, 'avg(scrape_duration_seconds{job="fleet"})') if hosts else 0.0),
-            "samples_per_host": (query(port, 'sum(scrape_samples_scraped{job="fleet"})') / hosts if hosts else 0.0),
+            "head_series": query(port, 'prometheus_tsdb_head_series{job="prometheus"}'),
+            "heap_mib": query(port, 'go_memstats_heap_inuse_bytes{job="prometheus"}') / 2 ** 20,
+            "scrape_seconds": (query(port, 'avg(scrape_duration_seconds{job!="prometheus"})') if hosts else 0.0),
+            "samples_per_host": (query(port, 'sum(scrape_samples_scraped{job!="prometheus"})') / hosts if hosts else 0.0),
         }
         with open("/proc/%d/status" % process.pid, encoding="ascii") as handle:
             rss = next(int(line.split()[1]) for line in handle if line.startswith("VmRSS:"))
