@@ -7,6 +7,7 @@ MOLECULE_SCENARIO_NAME and its scratch directory (keys and CAs that prepare
 made) in MOLECULE_EPHEMERAL_DIRECTORY.
 """
 
+import contextlib
 import json
 import os
 import shlex
@@ -335,3 +336,19 @@ def call(client, server, path, bearer=None, body=None, method=None, *extra):
     if method:
         args += ["-X", method]
     return https(client, "https://%s%s" % (server, path), "%s/%s/ca.crt" % (PKI, server), *args)
+
+
+@contextlib.contextmanager
+def flipped_blob(host, store, backup="/root/flip-backup"):
+    """The largest blob of a model store with the byte in its middle flipped, size and mtime kept (only the
+    digest can tell); the original is put back when the block ends, however it ends. Yields the blob's path."""
+    blob = host.check_output("ls -S %s/blobs/sha256-* | head -1" % store)
+    host.check_output("cp -p %s %s" % (blob, backup))
+    try:
+        host.check_output(
+            "python3 -c \"import os,sys; p=sys.argv[1]; s=os.stat(p); f=open(p,'r+b'); f.seek(s.st_size//2); "
+            "b=f.read(1); f.seek(s.st_size//2); f.write(bytes([b[0]^1])); f.close(); "
+            "os.utime(p, ns=(s.st_atime_ns, s.st_mtime_ns))\" %s" % blob)
+        yield blob
+    finally:
+        host.check_output("cp -p %s %s && rm -f %s" % (backup, blob, backup))

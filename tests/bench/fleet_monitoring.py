@@ -47,7 +47,7 @@ def prometheus_binary():
         except OSError:
             pass
         if subprocess.run(["apt-get", "download", "-qq"] + proxy + ["prometheus"], cwd=scratch,
-                          capture_output=True).returncode != 0:
+                          capture_output=True, check=False).returncode != 0:
             subprocess.run(["apt-get", "update", "-qq"] + proxy, check=True, capture_output=True)
             subprocess.run(["apt-get", "download", "-qq"] + proxy + ["prometheus"], cwd=scratch, check=True,
                            capture_output=True)
@@ -174,10 +174,10 @@ def main():
     server.payloads = payloads
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print("Debian's %s; payload per host: %s lines; scrape every %s for %.1f min per run" % (
-        subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.splitlines()[0],
+        subprocess.run([binary, "--version"], capture_output=True, text=True, check=True).stdout.splitlines()[0],
         {job: len(lines) for job, lines in payloads.items()}, args.interval, args.minutes))
-    print("%6s %12s %10s %9s %10s %12s %10s %10s" % ("hosts", "head series", "RSS MiB", "heap MiB", "CPU s",
-                                                      "scrape s", "disk MiB", "samples/h"))
+    print("%6s %12s %10s %9s %10s %12s %10s %10s" % (
+        "hosts", "head series", "RSS MiB", "heap MiB", "CPU s", "scrape s", "disk MiB", "samples/h"))
     results = {}
     for hosts in [int(value) for value in args.hosts.split(",")]:
         figures = run(binary, hosts, args.minutes, args.interval, server.server_address[1], sorted(payloads))
@@ -191,8 +191,9 @@ def main():
                for key in ("head_series", "rss_mib", "heap_mib", "cpu_seconds", "disk_mib")}
         runs = args.minutes * 60
         print("per host (runs %d and %d): %.0f series, %.2f MiB RSS, %.2f MiB heap, %.3f CPU-s per %d s of scraping, "
-              "%.2f MiB of disk per %.0f min" % (base, top, per["head_series"], per["rss_mib"], per["heap_mib"],
-                                                  per["cpu_seconds"], runs, per["disk_mib"], args.minutes))
+              "%.2f MiB of disk per %.0f min" % (
+                  base, top, per["head_series"], per["rss_mib"], per["heap_mib"], per["cpu_seconds"], runs,
+                  per["disk_mib"], args.minutes))
         print("500 hosts, extrapolated linearly: %.0f series, %.0f MiB RSS, %.2f CPU cores" % (
             results[base]["head_series"] + 500 * per["head_series"], results[base]["rss_mib"] + 500 * per["rss_mib"],
             500 * per["cpu_seconds"] / runs))

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from scenario_helpers import EPHEMERAL, Refusals, call, install_ca_certificates, inventory_host, token
+from scenario_helpers import EPHEMERAL, Refusals, call, flipped_blob, install_ca_certificates, inventory_host, token
 
 NATIVE, CONTAINER, OPEN, ATTACKER = "llmsec-fs-native", "llmsec-fs-container", "llmsec-fs-open", "llmsec-fs-attacker"
 CENTRAL, HOOKS = "llmsec-fs-central", "llmsec-fs-hooks"
@@ -126,21 +126,12 @@ def test_a_flipped_byte_reaches_the_webhook_naming_host_and_model_then_resolves(
     assert host.run(check).rc == 0
     if already:
         wait_for_notification(start, "LlmsecModelIntegrityFailed", CONTAINER, status="resolved")
-    blob = host.check_output("ls -S %s/blobs/sha256-* | head -1" % STORE[CONTAINER])
-    backup = "/root/alert-flip-backup"
-    host.check_output("cp -p %s %s" % (blob, backup))
-    try:
-        host.check_output(
-            "python3 -c \"import os,sys; p=sys.argv[1]; s=os.stat(p); f=open(p,'r+b'); f.seek(s.st_size//2); "
-            "b=f.read(1); f.seek(s.st_size//2); f.write(bytes([b[0]^1])); f.close(); "
-            "os.utime(p, ns=(s.st_atime_ns, s.st_mtime_ns))\" %s" % blob)
+    with flipped_blob(host, STORE[CONTAINER], "/root/alert-flip-backup"):
         tampered = time.time()
         assert host.run(check).rc != 0
         delay, labels = wait_for_notification(tampered, "LlmsecModelIntegrityFailed", CONTAINER)
         print("\ntamper to webhook: %.1f s (scrape 5s, group_wait 5s in this scenario)" % delay)
         assert labels.get("model") == "tiny:1b" and labels["severity"] == "critical"
-    finally:
-        host.check_output("cp -p %s %s && rm -f %s" % (backup, blob, backup))
     restored = time.time()
     assert host.run(check).rc == 0
     delay, _labels = wait_for_notification(restored, "LlmsecModelIntegrityFailed", CONTAINER, status="resolved")
@@ -245,6 +236,6 @@ def test_what_a_fleet_host_costs_the_central_host(central):
         "journalctl --file='/var/log/llmsec-fleet/journal/%s*.journal' -o export | "
         "awk 'BEGIN{n=0} /^__CURSOR=/{n++} {b+=length($0)+1} END{print n, b}'" % host) for host in HARDENED}
     print("\nper fleet host: samples per scrape %s, scrape seconds %s; central Prometheus RSS %.0f MiB, head series "
-          "%d; shipped so far (entries, export bytes) %s" % (samples, durations, list(memory.values())[0] / 2 ** 20,
-                                                            list(head.values())[0], shipped))
+          "%d; shipped so far (entries, export bytes) %s" % (
+              samples, durations, list(memory.values())[0] / 2 ** 20, list(head.values())[0], shipped))
     assert all(count > 100 for count in samples.values()) and set(samples) == set(HARDENED)

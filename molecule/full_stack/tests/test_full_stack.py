@@ -11,6 +11,7 @@ import time
 import pytest
 
 from scenario_helpers import (EPHEMERAL, PKI, allowed_signers, approver_keys, assert_streamed, call, copy_stream_probe,
+                              flipped_blob,
                               install_ca_certificates, inventory_host, local_ai_findings, open_change_window, probe,
                               run_playbook, run_role, sign_lock, token, unit_status)
 
@@ -162,22 +163,13 @@ def test_model_integrity_passes_then_fails_after_a_byte_flip(server):
     host = inventory_host(server)
     check = "systemctl start llmsec-model-integrity.service"
     assert host.run(check).rc == 0
-    blob = host.check_output("ls -S %s/blobs/sha256-* | head -1" % STORE[server])
-    backup = "/root/flip-backup"
-    host.check_output("cp -p %s %s" % (blob, backup))
-    try:
-        # One byte in the middle, same size and mtime kept: only the digest can tell.
-        host.check_output(
-            "python3 -c \"import os,sys; p=sys.argv[1]; s=os.stat(p); f=open(p,'r+b'); f.seek(s.st_size//2); "
-            "b=f.read(1); f.seek(s.st_size//2); f.write(bytes([b[0]^1])); f.close(); "
-            "os.utime(p, ns=(s.st_atime_ns, s.st_mtime_ns))\" %s" % blob)
+    # One byte in the middle, same size and mtime kept: only the digest can tell.
+    with flipped_blob(host, STORE[server]):
         failed = host.run(check)
         assert failed.rc != 0
         # In the shipped namespace (audit_forwarding) - and in any other.
         journal = host.check_output("journalctl --namespace='*' -u llmsec-model-integrity.service --no-pager -n 30 -o cat")
         assert '"status": "fail"' in journal and "mismatched" in journal, journal
-    finally:
-        host.check_output("cp -p %s %s && rm -f %s" % (backup, blob, backup))
     assert host.run("systemctl reset-failed llmsec-model-integrity.service; " + check).rc == 0
 
 
