@@ -23,8 +23,14 @@ def monitoring_server_alertmanager(settings):
     return fleet_monitoring.alertmanager_config(settings)
 
 
+def monitoring_server_cluster(cluster, tls_dir):
+    """Alertmanager's cluster flags and TLS file for a pair (or more) of central hosts; clustering off without peers."""
+    return fleet_monitoring.alertmanager_cluster(cluster, tls_dir)
+
+
 class FilterModule(object):
     def filters(self):
         return {"monitoring_server_errors": monitoring_server_errors,
                 "monitoring_server_file_sd": monitoring_server_file_sd,
-                "monitoring_server_alertmanager": monitoring_server_alertmanager}
+                "monitoring_server_alertmanager": monitoring_server_alertmanager,
+                "monitoring_server_cluster": monitoring_server_cluster}

@@ -130,7 +130,63 @@ def settings_errors(settings):
                 isinstance(matcher, str) and MATCHER.match(matcher) for matcher in matchers):
             errors.append('%s.matchers must list Alertmanager matchers such as severity="critical", got %r'
                           % (name, matchers))
+    errors.extend(_cluster_errors(settings.get("cluster") or {}, settings.get("central")))
     return errors
+
+
+def _cluster_errors(cluster, central):
+    errors = []
+    peers = cluster.get("peers") or []
+    if not peers:
+        return errors
+    if not HOST.match(str(cluster.get("address") or "")):
+        errors.append("%scluster_address must be this host's address that its peers reach (default: its default IPv4 "
+                      "address), got %r" % (V, cluster.get("address")))
+    port = cluster.get("port")
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        errors.append("%scluster_port must be 1-65535, got %r" % (V, port))
+    seen = set()
+    for peer in peers:
+        if peer.get("host") == central:
+            errors.append("%scluster_peers lists this host %s itself: name the other central hosts" % (V, central))
+        elif not peer.get("in_play"):
+            errors.append("%scluster_peers: %s is not a host of this play (run the role on every central host of "
+                          "the cluster together)" % (V, peer.get("host")))
+        elif not HOST.match(str(peer.get("address") or "")):
+            errors.append("%scluster_peers: %s has no usable cluster address, got %r" % (V, peer.get("host"), peer.get("address")))
+        if peer.get("host") in seen:
+            errors.append("%scluster_peers: %s is given twice" % (V, peer.get("host")))
+        seen.add(peer.get("host"))
+    return errors
+
+
+def _host_port(address, port):
+    return "[%s]:%d" % (address, port) if ":" in address else "%s:%d" % (address, port)
+
+
+def alertmanager_cluster(cluster, tls_dir):
+    """Alertmanager's cluster flags and its --cluster.tls-config file (a dict, or None).
+
+    cluster: address (this host's, which its peers reach), port, peers ([{host, address}]). Without peers the
+    cluster is off (an empty listen address: no port 9094). With peers, Alertmanager gossips silences and its
+    notification log with them over mutual TLS, each side's certificate from the cluster's own CA in tls_dir
+    (ca.crt, node.crt, node.key) - not the fleet CA, whose upload certificates fleet hosts hold: a fleet host
+    that could join the cluster could silence the fleet's alerts."""
+    peers = cluster.get("peers") or []
+    if not peers:
+        return {"args": "--cluster.listen-address=", "tls_config": None}
+    port = cluster["port"]
+    here = _host_port(cluster["address"], port)
+    args = ["--cluster.listen-address=" + here, "--cluster.advertise-address=" + here]
+    args += ["--cluster.peer=" + _host_port(peer["address"], port) for peer in sorted(peers, key=lambda p: p["host"])]
+    args.append("--cluster.tls-config=%s/tls.yml" % tls_dir)
+    files = {"cert_file": "%s/node.crt" % tls_dir, "key_file": "%s/node.key" % tls_dir}
+    tls_config = {
+        "tls_server_config": dict(files, client_auth_type="RequireAndVerifyClientCert",
+                                  client_ca_file="%s/ca.crt" % tls_dir),
+        "tls_client_config": dict(files, ca_file="%s/ca.crt" % tls_dir),
+    }
+    return {"args": " ".join(args), "tls_config": tls_config}
 
 
 def file_sd(fleet):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from scenario_helpers import call, install_ca_certificates, inventory_host, token
+from scenario_helpers import Refusals, call, install_ca_certificates, inventory_host, token
 
 NATIVE, CONTAINER, ATTACKER, CENTRAL = "llmsec-fs-native", "llmsec-fs-container", "llmsec-fs-attacker", "llmsec-fs-central"
 AUDIT_LOG = "/var/log/llmsec-gateway/audit.log"
@@ -83,7 +83,7 @@ def test_records_made_while_the_central_receiver_is_down_arrive_after(attacker, 
     try:
         for prompt in prompts:
             send(attacker, NATIVE, prompt, "during-outage")
-        time.sleep(15)  # the uploader fails and retries meanwhile
+        time.sleep(12)  # the uploader fails, and fails again on its restart 10 s later
         assert fleet_audit(central, prompts[-1])[0] == 1
     finally:
         central.check_output("systemctl start nginx.service")
@@ -100,3 +100,55 @@ def test_the_other_shipped_services_arrive_too(central, server):
                                "_SYSTEMD_UNIT=llmsec-local-ai-scan.service | grep -c local_ai_scan || true"
                                % (JOURNALS, server))
     assert int(out.strip() or 0) > 0
+
+
+# --- bad input -------------------------------------------------------------------------------------------
+
+FORWARDING_BAD_INPUT = [
+    ({"audit_forwarding_url": "http://%s:19532" % CENTRAL}, "audit_forwarding_url must be https://host[:port]"),
+    ({"audit_forwarding_collector": "no-such-host"},
+     "audit_forwarding_collector must name the inventory host running audit_collector, got no-such-host"),
+    ({"audit_forwarding_ca": ""}, "audit_forwarding_ca must be the fleet CA certificate in PEM"),
+]
+FORWARDING_STATE = ("sha256sum /etc/systemd/system/llmsec-journal-upload.service /etc/llmsec/audit-forwarding/* "
+                    "/etc/systemd/system/*.d/llmsec-audit-forwarding.conf; systemctl is-active llmsec-journal-upload")
+
+
+@pytest.fixture(scope="module")
+def forwarding_bad_input(central):
+    ca = central.file("/etc/llmsec/fleet-pki/ca.crt").content_string
+    # Each case is otherwise right: the fleet CA as site.yml passes it, so only the case's variable is wrong.
+    cases = [(dict({"audit_forwarding_ca": ca}, **variables), message) for variables, message in FORWARDING_BAD_INPUT]
+    native = inventory_host(NATIVE)
+    return Refusals(native, cases, lambda: native.check_output(FORWARDING_STATE),
+                    role="llmsec.hardening.audit_forwarding"), ca
+
+
+@pytest.mark.parametrize("extra, message", FORWARDING_BAD_INPUT)
+def test_bad_forwarding_input_is_refused_before_the_host_changes(forwarding_bad_input, extra, message):
+    refusals, ca = forwarding_bad_input
+    refusals.check(dict({"audit_forwarding_ca": ca}, **extra), message)
+
+
+COLLECTOR_BAD_INPUT = [
+    ({"audit_collector_hmac_keys": {"1": "a-key-typed-into-plain-group-vars-0123456789"}},
+     "audit_collector_hmac_keys[1] must come from Ansible Vault, not a plain variable"),
+    ({"audit_collector_fleet_hosts": [NATIVE, "evil host;rm"]},
+     "audit_collector_fleet_hosts: evil host;rm is not a host name"),
+    ({"audit_collector_retention": "forever"}, "audit_collector_retention must be a duration"),
+]
+COLLECTOR_STATE = ("sha256sum /etc/nginx/conf.d/llmsec-audit-collector.conf /etc/llmsec/fleet-audit-keys.json "
+                   "/etc/llmsec/audit-collector/* /etc/systemd/system/llmsec-journal-remote@* "
+                   "/etc/systemd/system/llmsec-fleet-journal-vacuum.*; ls /etc/systemd/system/*.wants; "
+                   "getfacl -p %s" % JOURNALS)
+
+
+@pytest.fixture(scope="module")
+def collector_bad_input(central):
+    return Refusals(central, COLLECTOR_BAD_INPUT, lambda: central.check_output(COLLECTOR_STATE),
+                    role="llmsec.hardening.audit_collector")
+
+
+@pytest.mark.parametrize("extra, message", COLLECTOR_BAD_INPUT)
+def test_bad_collector_input_is_refused_before_the_central_host_changes(collector_bad_input, extra, message):
+    collector_bad_input.check(extra, message)

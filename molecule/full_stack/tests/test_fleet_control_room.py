@@ -162,7 +162,7 @@ def test_ollama_down_is_reported_and_a_host_down_holds_back_its_other_alerts(cen
             time.sleep(2)
         assert gateway, "LlmsecGatewayDown never fired for the host whose nginx is stopped"
         assert gateway[0]["status"]["state"] == "suppressed" and gateway[0]["status"]["inhibitedBy"]
-        time.sleep(20)  # a group_interval and more: what was held back stays held back
+        time.sleep(12)  # a group_interval (10 s here) and more: what was held back stays held back
         assert not [n for n in notifications(cut) if n[3]["alertname"] == "LlmsecGatewayDown"
                     and n[3].get("instance") == NATIVE]
         # The other host's alerts are not held back by this one's.
