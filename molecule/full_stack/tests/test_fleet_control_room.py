@@ -2,6 +2,7 @@
 their nginx, alerts reach the SOC's webhook (HTTPS, bearer token), a host that stops answering holds back its other
 alerts, and the metrics paths answer nobody but the central scraper."""
 
+import calendar
 import json
 import os
 import subprocess
@@ -170,6 +171,52 @@ def test_ollama_down_is_reported_and_a_host_down_holds_back_its_other_alerts(cen
     finally:
         native.check_output("systemctl start nginx.service")
     wait_for_notification(cut, "LlmsecFleetHostDown", NATIVE, status="resolved")
+
+
+def test_a_fleet_host_keeps_evaluating_its_rules_while_the_central_host_is_down(central):
+    """The central Prometheus and Alertmanager stopped: each fleet host's own Prometheus still scrapes and evaluates
+    the monitoring role's rules (its evaluation interval is 15 s)."""
+    central.check_output("systemctl stop prometheus.service prometheus-alertmanager.service")
+    stopped = time.time()
+    try:
+        for server in HARDENED:
+            host = inventory_host(server)
+            deadline = time.time() + 45
+            while True:
+                groups = json.loads(host.check_output(
+                    "curl -sS --max-time 5 http://127.0.0.1:9090/api/v1/rules"))["data"]["groups"]
+                evaluated = [group["lastEvaluation"] for group in groups]
+                after = [stamp for stamp in evaluated
+                         if calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) > stopped]
+                if groups and len(after) == len(groups) or time.time() > deadline:
+                    break
+                time.sleep(3)
+            assert groups and len(after) == len(groups), (server, evaluated)
+            assert all(rule["health"] == "ok" for group in groups for rule in group["rules"]), server
+    finally:
+        central.check_output("systemctl start prometheus.service prometheus-alertmanager.service")
+        # Back to scraping both hosts' two jobs before the next test asks the central Prometheus.
+        deadline = time.time() + 60
+        query = "curl -sS -G --max-time 5 http://127.0.0.1:9090/api/v1/query --data-urlencode " \
+                "'query=count(up{job=~\"node|llmsec_gateway\"} == 1)'"
+        while time.time() < deadline:
+            result = central.run(query)
+            if result.rc == 0 and '"4"' in result.stdout:
+                break
+            time.sleep(2)
+
+
+def test_check_mode_on_the_control_room_changes_nothing():
+    """--check of the three fleet roles on converged hosts (the scenario has no check phase: its hosts need the
+    fleet CA first) runs through and would change nothing."""
+    result = subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(ROOT, "playbooks", "site.yml"),
+         "--limit", "%s,%s" % (CENTRAL, NATIVE), "--tags", "monitoring_server,audit_collector,audit_forwarding",
+         "--check", "-e", json.dumps({"llmsec_site_audit": False})],
+        capture_output=True, text=True, env=os.environ, timeout=600, check=False)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    recap = [line for line in result.stdout.splitlines() if line.startswith((CENTRAL, NATIVE)) and "ok=" in line]
+    assert len(recap) == 2 and all(" changed=0 " in line for line in recap), "\n".join(recap)
 
 
 # --- bad input ---------------------------------------------------------------------------------------
