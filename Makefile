@@ -59,8 +59,11 @@ docker:
 pkgcache: packages
 	@tests/harness/ensure-apt-cache.sh
 
-images: image-debian12 docker packages pkgcache
-	@tests/harness/build-image.sh trixie llmsec/debian13
+# Both at once: each build mostly waits on debootstrap's downloads and unpacking.
+images: docker packages pkgcache
+	@tests/harness/build-image.sh bookworm llmsec/debian12 & bookworm=$$!; \
+	  tests/harness/build-image.sh trixie llmsec/debian13 & trixie=$$!; \
+	  rc=0; wait $$bookworm || rc=1; wait $$trixie || rc=1; exit $$rc
 
 # The demo's host is Debian 12: it needs this one image only.
 image-debian12: docker packages pkgcache
