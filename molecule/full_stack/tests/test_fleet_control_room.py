@@ -212,7 +212,7 @@ def test_check_mode_on_the_control_room_changes_nothing():
     result = subprocess.run(
         ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(ROOT, "playbooks", "site.yml"),
          "--limit", "%s,%s" % (CENTRAL, NATIVE), "--tags", "monitoring_server,audit_collector,audit_forwarding",
-         "--check", "-e", json.dumps({"llmsec_site_audit": False})],
+         "--check", "-e", json.dumps({"llmsec_site_audit": False, "llmsec_target_hosts": "ollama_native:ollama_container"})],
         capture_output=True, text=True, env=os.environ, timeout=600, check=False)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     recap = [line for line in result.stdout.splitlines() if line.startswith((CENTRAL, NATIVE)) and "ok=" in line]
