@@ -4,6 +4,7 @@ mutual TLS; a third with a certificate of another CA (the fleet CA, whose certif
 get into the cluster, and no silence of its reaches the pair."""
 
 import datetime
+import ipaddress
 import json
 import os
 import socket
@@ -50,7 +51,6 @@ def _node(ca, common_name, address):
     ca_key, ca_cert = ca
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
-    import ipaddress  # pylint: disable=import-outside-toplevel
     cert = (x509.CertificateBuilder().subject_name(_name(common_name)).issuer_name(ca_cert.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
